@@ -1,0 +1,169 @@
+"""Which Buildbot events a Jira reporter reports, and what it reads of each build.
+
+A generator subscribes to build (and optionally step) events, drops those of
+other masters, builders and branches, and gathers what Buildbot knows of the
+build into a :class:`~buildbot_jira.mapping.BuildSnapshot`: the only place
+where the reporters read the master's data.
+"""
+
+from __future__ import annotations
+
+import datetime
+import re
+from collections.abc import Collection, Sequence
+from typing import Any
+
+import attrs
+from buildbot.reporters import utils as reporter_utils
+from twisted.internet import defer
+
+from buildbot_jira.mapping import BuildSnapshot, SourceStamp
+from buildbot_jira.model import TestInfo
+
+__all__ = ["BuildEvent", "JiraEventGenerator", "fetch_snapshot", "matches_any"]
+
+
+@attrs.frozen
+class BuildEvent:
+    """What a generator hands to its reporter: an event and the build it concerns.
+
+    ``kind`` is ``"builds"`` or ``"steps"``; ``event`` is ``"new"``,
+    ``"started"`` or ``"finished"``; ``step`` is the step's data for step
+    events.
+    """
+
+    kind: str
+    event: str
+    snapshot: BuildSnapshot
+    step: dict[str, Any] | None = None
+
+
+def matches_any(value: str | None, choices: Collection[str | re.Pattern[str]] | None) -> bool:
+    """Whether ``value`` is one of ``choices`` (strings match whole, patterns search)."""
+    if choices is None:
+        return True
+    if value is None:
+        return False
+    for choice in choices:
+        if isinstance(choice, re.Pattern):
+            if choice.search(value):
+                return True
+        elif choice == value:
+            return True
+    return False
+
+
+class JiraEventGenerator:
+    """Picks the build and step events that a Jira reporter reports.
+
+    :param builders: builder names (or compiled patterns) to report; None: all.
+    :param branches: branch names (or compiled patterns); a build is reported
+        when any of its sourcestamps is on one of them. None: all.
+    :param step_events: the step events wanted too (``"started"``, ``"finished"``).
+    """
+
+    def __init__(
+        self,
+        *,
+        builders: Collection[str | re.Pattern[str]] | None = None,
+        branches: Collection[str | re.Pattern[str]] | None = None,
+        step_events: Sequence[str] = (),
+    ) -> None:
+        self.builders = builders
+        self.branches = branches
+        self.wanted_event_keys = [("builds", None, "new"), ("builds", None, "finished")]
+        self.wanted_event_keys += [("steps", None, event) for event in step_events]
+
+    def check(self) -> None:
+        """Buildbot's hook for checking a generator's configuration (done by the reporter)."""
+
+    def generate_name(self) -> str:
+        """A name for reporters that have none."""
+        return "jira"
+
+    def generate(
+        self, master: Any, reporter: Any, key: tuple[str, ...], message: dict[str, Any]
+    ) -> defer.Deferred[BuildEvent | None]:
+        """The :class:`BuildEvent` for an event, or None when it is not reported."""
+        return defer.Deferred.fromCoroutine(self._generate(master, key, message))
+
+    async def _generate(
+        self, master: Any, key: tuple[str, ...], message: dict[str, Any]
+    ) -> BuildEvent | None:
+        kind, event = key[0], key[-1]
+        step = None
+        if kind == "steps":
+            step = message
+            build = await master.data.get(("builds", message["buildid"]))
+        else:
+            build = message
+        # Every master sees every event; report only the builds this one runs.
+        if build is None or build.get("masterid") != master.masterid:
+            return None
+        builder = await master.data.get(("builders", build["builderid"]))
+        builder_name = builder["name"] if builder else str(build["builderid"])
+        if not matches_any(builder_name, self.builders):
+            return None
+        snapshot = await fetch_snapshot(master, build, builder_name)
+        if self.branches is not None and not any(
+            matches_any(ss.branch, self.branches) for ss in snapshot.sourcestamps
+        ):
+            return None
+        return BuildEvent(kind=kind, event=event, snapshot=snapshot, step=step)
+
+
+def _epoch(value: object) -> float | None:
+    if isinstance(value, datetime.datetime):
+        return value.timestamp()
+    if isinstance(value, int | float):
+        return float(value)
+    return None
+
+
+async def fetch_snapshot(master: Any, build: dict[str, Any], builder_name: str) -> BuildSnapshot:
+    """Everything the mapping needs of ``build``, read from the master's data API."""
+    buildid = build["buildid"]
+    buildrequest = await master.data.get(("buildrequests", build["buildrequestid"]))
+    buildset = await master.data.get(("buildsets", buildrequest["buildsetid"]))
+    properties = await master.data.get(("builds", buildid, "properties")) or {}
+    changes = await master.data.get(("builds", buildid, "changes")) or []
+    result_sets = await master.data.get(("builds", buildid, "test_result_sets")) or []
+    sourcestamps = tuple(
+        SourceStamp(
+            codebase=ss.get("codebase") or "",
+            repository=ss.get("repository") or "",
+            branch=ss.get("branch"),
+            revision=ss.get("revision"),
+        )
+        for ss in (buildset or {}).get("sourcestamps") or ()
+    )
+    return BuildSnapshot(
+        buildid=buildid,
+        number=build["number"],
+        builderid=build["builderid"],
+        builder_name=builder_name,
+        masterid=build["masterid"],
+        url=reporter_utils.getURLForBuild(master, build["builderid"], build["number"]),
+        state_string=build.get("state_string") or "",
+        results=build.get("results"),
+        complete=bool(build.get("complete")),
+        started_at=_epoch(build.get("started_at")),
+        complete_at=_epoch(build.get("complete_at")),
+        properties={name: value for name, (value, _source) in properties.items()},
+        sourcestamps=sourcestamps,
+        change_comments=tuple(c.get("comments") or "" for c in changes),
+        test_counts=_test_counts(result_sets),
+    )
+
+
+def _test_counts(result_sets: Sequence[dict[str, Any]]) -> TestInfo | None:
+    passed = failed = 0
+    found = False
+    for result_set in result_sets:
+        for name in ("tests_passed", "tests_failed"):
+            if not isinstance(result_set.get(name), int):
+                continue
+            found = True
+        passed += max(0, result_set.get("tests_passed") or 0)
+        failed += max(0, result_set.get("tests_failed") or 0)
+    return TestInfo(passed=passed, failed=failed) if found else None

@@ -1,0 +1,229 @@
+"""The HTTP transport under the token cache and the Jira client.
+
+One place decides how buildbot-jira talks HTTP: treq over a persistent
+connection pool, a timeout on the whole exchange (headers and body) measured
+on an injectable clock, redirects never followed (a POST must never turn into
+a GET), and plain ``http://`` refused unless the host is this machine, so that
+secrets never travel in clear text across a network.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+from collections.abc import Mapping
+from typing import Any
+from urllib.parse import urlsplit
+
+import attrs
+import treq
+from treq.client import HTTPClient
+from twisted.internet import defer
+from twisted.internet.interfaces import IReactorTime
+from twisted.web import client as web_client
+from twisted.web.http_headers import Headers
+
+from buildbot_jira.errors import JiraConfigError
+
+__all__ = [
+    "HttpResponse",
+    "HttpTransport",
+    "TransportError",
+    "check_base_url",
+    "is_loopback_host",
+    "parse_retry_after",
+]
+
+#: Jira's answers are small JSON documents; anything larger is cut off here
+#: rather than held in the master's memory.
+MAX_RESPONSE_BYTES = 4 * 1024 * 1024
+
+
+class TransportError(Exception):
+    """The request got no HTTP answer: refused, reset, timed out, or unreadable.
+
+    The message names the method, host and path and the kind of failure; it
+    never contains headers or bodies, so it cannot carry a secret.
+    """
+
+
+@attrs.frozen
+class HttpResponse:
+    """An HTTP answer, read in full."""
+
+    status: int
+    headers: Mapping[str, str]
+    body: bytes = attrs.field(repr=lambda body: f"<{len(body)} bytes>")
+
+    def header(self, name: str) -> str | None:
+        """The first value of the header ``name`` (case-insensitive), if any."""
+        return self.headers.get(name.lower())
+
+    def json(self) -> Any:
+        """The body parsed as JSON; ``ValueError`` when it is not JSON."""
+        return json.loads(self.body.decode("utf-8"))
+
+
+def is_loopback_host(host: str) -> bool:
+    """Whether ``host`` names this machine (``localhost``, 127.0.0.0/8, ``::1``)."""
+    host = host.strip("[]").lower()
+    if host == "localhost" or host.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def check_base_url(url: object, *, argument: str) -> str:
+    """Validate a base URL from the configuration and return it without a trailing slash.
+
+    ``https://`` is required, except for a loopback host (the simulator), so
+    that client secrets and tokens are never sent in clear text off the
+    machine.
+    """
+    if not isinstance(url, str) or not url:
+        raise JiraConfigError(f"{argument} must be a URL string, not {url!r}")
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise JiraConfigError(f"{argument} must be an https:// URL, not {url!r}")
+    if parts.query or parts.fragment:
+        raise JiraConfigError(f"{argument} must not have a query or fragment: {url!r}")
+    if parts.scheme == "http" and not is_loopback_host(parts.hostname):
+        raise JiraConfigError(
+            f"{argument} {url!r} uses plain http:// to a host other than this machine; "
+            "use https:// so that credentials are never sent in clear text"
+        )
+    return url.rstrip("/")
+
+
+def parse_retry_after(value: str | None) -> float | None:
+    """Seconds from a ``Retry-After`` header in its delay-seconds form, if valid."""
+    if value is None:
+        return None
+    try:
+        seconds = float(value.strip())
+    except ValueError:
+        return None
+    return seconds if 0 <= seconds < float("inf") else None
+
+
+def _describe(method: bytes | str, url: str) -> str:
+    parts = urlsplit(url)
+    method_text = method.decode() if isinstance(method, bytes) else method
+    return f"{method_text} {parts.scheme}://{parts.netloc}{parts.path}"
+
+
+class HttpTransport:
+    """Sends HTTP requests for buildbot-jira and reads their answers in full.
+
+    ``reactor`` does the networking; ``clock`` (the reactor by default) times
+    the requests out, so tests can drive timeouts with
+    ``twisted.internet.task.Clock``. Call :meth:`close` when done, to close
+    the pooled connections.
+    """
+
+    def __init__(self, *, reactor: Any = None, clock: IReactorTime | None = None) -> None:
+        if reactor is None:
+            from twisted.internet import reactor as global_reactor
+
+            reactor = global_reactor
+        self._clock: IReactorTime = clock if clock is not None else reactor
+        self._pool = web_client.HTTPConnectionPool(reactor, persistent=True)
+        self._pool.maxPersistentPerHost = 4
+        # Idle connections are closed by us long before a proxy or Jira would
+        # drop them half-open.
+        self._pool.cachedConnectionTimeout = 60
+        self._http = HTTPClient(web_client.Agent(reactor, pool=self._pool))
+
+    @property
+    def clock(self) -> IReactorTime:
+        """The clock that times requests out."""
+        return self._clock
+
+    async def request(
+        self,
+        method: str,
+        url: str,
+        *,
+        json_body: object = None,
+        headers: Mapping[str, str] | None = None,
+        timeout: float,
+    ) -> HttpResponse:
+        """Send one request and read the whole answer, within ``timeout`` seconds.
+
+        Raises :class:`TransportError` when no complete answer arrives.
+        """
+        send_headers = {"Accept": "application/json", **(headers or {})}
+        data: bytes | None = None
+        if json_body is not None:
+            data = json.dumps(json_body, separators=(",", ":"), ensure_ascii=False).encode()
+            send_headers["Content-Type"] = "application/json"
+
+        async def exchange() -> HttpResponse:
+            response = await self._http.request(
+                method,
+                url,
+                data=data,
+                headers=Headers({key: [value] for key, value in send_headers.items()}),
+                allow_redirects=False,
+            )
+            body = await _read_capped(response)
+            names = {
+                name.decode("latin-1").lower(): values[0].decode("latin-1")
+                for name, values in response.headers.getAllRawHeaders()
+                if values
+            }
+            return HttpResponse(status=response.code, headers=names, body=body)
+
+        what = _describe(method, url)
+        exchange_d = defer.Deferred.fromCoroutine(exchange())
+        timed_out = False
+
+        def time_out() -> None:
+            nonlocal timed_out
+            timed_out = True
+            exchange_d.cancel()
+
+        timer = self._clock.callLater(timeout, time_out)
+        try:
+            return await exchange_d
+        except defer.CancelledError:
+            if timed_out:
+                raise TransportError(f"{what}: no answer within {timeout:g} s") from None
+            raise  # cancelled by our caller: let it know
+        except Exception as failure:  # noqa: BLE001 - see below
+            # Whatever the network did (refused, reset, cancelled while
+            # connecting, unreadable answer), the request got no answer.
+            if timed_out:
+                raise TransportError(f"{what}: no answer within {timeout:g} s") from None
+            raise TransportError(f"{what}: {_failure_text(failure)}") from None
+        finally:
+            if timer.active():
+                timer.cancel()
+
+    async def close(self) -> None:
+        """Close the pooled connections."""
+        await self._pool.closeCachedConnections()
+
+
+def _failure_text(exception: BaseException) -> str:
+    if isinstance(exception, web_client.ResponseFailed | web_client.ResponseNeverReceived):
+        reasons = "; ".join(_failure_text(r.value) for r in exception.reasons)
+        return f"connection failed ({reasons})"
+    text = str(exception).strip().splitlines()
+    return f"{type(exception).__name__}: {text[0]}" if text else type(exception).__name__
+
+
+async def _read_capped(response: Any) -> bytes:
+    chunks: list[bytes] = []
+    size = 0
+
+    def collect(chunk: bytes) -> None:
+        nonlocal size
+        if size < MAX_RESPONSE_BYTES:
+            chunks.append(chunk[: MAX_RESPONSE_BYTES - size])
+            size += len(chunk)
+
+    await treq.collect(response, collect)
+    return b"".join(chunks)

@@ -1,0 +1,225 @@
+"""Checking the arguments that a ``master.cfg`` gives the Jira reporters and steps.
+
+Each check names the argument and says what it must be, so that a mistake
+shows when the configuration is loaded rather than when the first build
+ends. Checks raise :class:`~buildbot_jira.errors.JiraConfigError`; the
+reporters turn it into Buildbot's configuration error.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Collection, Mapping
+from typing import Any, TypeVar
+
+import attrs
+from buildbot.interfaces import IRenderable
+
+from buildbot_jira.auth import DEFAULT_API_URL
+from buildbot_jira.errors import JiraConfigError
+from buildbot_jira.http import check_base_url
+from buildbot_jira.keys import IssueKeyRules
+from buildbot_jira.mapping import DEFAULT_TEXT_PROPERTIES
+
+__all__ = [
+    "SiteOptions",
+    "check_flag",
+    "check_names",
+    "check_number",
+    "check_optional_text",
+    "check_renderable",
+    "check_whole",
+    "refuse_unknown",
+    "take",
+    "take_options",
+]
+
+T = TypeVar("T")
+
+_SITE = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9.-]{0,251}[A-Za-z0-9])?(:[0-9]{1,5})?$")
+
+
+def check_renderable(value: object, argument: str, *, required: bool = False) -> Any:
+    """``value`` if it is a string or a renderable (``util.Secret``, ``util.Property``...)."""
+    if value is None and not required:
+        return None
+    if isinstance(value, str) and value:
+        return value
+    if IRenderable.providedBy(value):
+        return value
+    kind = "a non-empty string or a renderable such as util.Secret"
+    raise JiraConfigError(f"{argument} must be {kind}, not {value!r}")
+
+
+def check_names(value: object, argument: str) -> tuple[str | re.Pattern[str], ...] | None:
+    """A list of names (or compiled regular expressions), or None for 'all'."""
+    if value is None:
+        return None
+    if isinstance(value, str | re.Pattern):
+        value = [value]
+    if not isinstance(value, list | tuple | set | frozenset):
+        raise JiraConfigError(f"{argument} must be a list of names, not {value!r}")
+    for item in value:
+        if not isinstance(item, str | re.Pattern):
+            raise JiraConfigError(
+                f"{argument} must hold names (strings) or re.compile() patterns, not {item!r}"
+            )
+    return tuple(value)
+
+
+def check_number(value: object, argument: str, *, minimum: float = 0.0) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or value < minimum:
+        raise JiraConfigError(f"{argument} must be a number of at least {minimum:g}, not {value!r}")
+    return float(value)
+
+
+def check_whole(value: object, argument: str, *, minimum: int = 1) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise JiraConfigError(
+            f"{argument} must be a whole number of at least {minimum}, not {value!r}"
+        )
+    return value
+
+
+def check_flag(value: object, argument: str) -> bool:
+    if not isinstance(value, bool):
+        raise JiraConfigError(f"{argument} must be True or False, not {value!r}")
+    return value
+
+
+def check_optional_text(value: object, argument: str) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, str) or not value:
+        raise JiraConfigError(f"{argument} must be a non-empty string, not {value!r}")
+    return value
+
+
+def _site(value: object) -> str:
+    if not isinstance(value, str) or not value:
+        raise JiraConfigError(
+            "site must be your Jira site's host name, such as 'example.atlassian.net', "
+            f"not {value!r}"
+        )
+    site = value.strip().removeprefix("https://").rstrip("/")
+    if not _SITE.match(site):
+        raise JiraConfigError(
+            f"site must be a host name such as 'example.atlassian.net', not {value!r}"
+        )
+    return site
+
+
+def _text_list(value: object, argument: str) -> tuple[str, ...]:
+    if isinstance(value, str) or not isinstance(value, list | tuple):
+        raise JiraConfigError(f"{argument} must be a list of strings, not {value!r}")
+    for item in value:
+        if not isinstance(item, str) or not item:
+            raise JiraConfigError(f"{argument} must hold non-empty strings, not {item!r}")
+    return tuple(value)
+
+
+def _key_rules(options: dict[str, Any]) -> IssueKeyRules:
+    kwargs: dict[str, Any] = {}
+    for argument, field in (
+        ("issue_key_pattern", "pattern"),
+        ("ignored_issue_keys", "ignored"),
+        ("ignore_case", "ignore_case"),
+        ("projects", "projects"),
+    ):
+        if argument in options:
+            kwargs[field] = options.pop(argument)
+    try:
+        return IssueKeyRules(**kwargs)
+    except JiraConfigError:
+        raise
+    except (TypeError, ValueError) as problem:
+        raise JiraConfigError(f"issue key options: {problem}") from None
+
+
+@attrs.frozen
+class SiteOptions:
+    """The arguments every Jira reporter takes, checked.
+
+    ``client_id`` and ``client_secret`` stay as given (strings or
+    renderables): they are rendered when the service starts.
+    """
+
+    site: str
+    client_id: Any = attrs.field(repr=False)
+    client_secret: Any = attrs.field(repr=False)
+    cloud_id: str | None = None
+    api_url: str = DEFAULT_API_URL
+    site_url: str | None = None
+    builders: tuple[str | re.Pattern[str], ...] | None = None
+    branches: tuple[str | re.Pattern[str], ...] | None = None
+    key_rules: IssueKeyRules = attrs.field(factory=IssueKeyRules)
+    issue_keys_property: str = "jira_issue_keys"
+    issue_key_properties: tuple[str, ...] = DEFAULT_TEXT_PROPERTIES
+    pipeline_id: Any = None
+    display_name: Any = None
+    label: Any = None
+    dry_run: bool = False
+    debug: bool = False
+    timeout: float = 30.0
+    outbox_size: int = 10_000
+    max_backoff: float = 300.0
+    shutdown_grace: float = 10.0
+
+
+_SITE_CHECKS: Mapping[str, Callable[[Any, str], Any]] = {
+    "cloud_id": check_optional_text,
+    "api_url": lambda v, a: check_base_url(v, argument=a),
+    "site_url": lambda v, a: None if v is None else check_base_url(v, argument=a),
+    "builders": check_names,
+    "branches": check_names,
+    "issue_keys_property": lambda v, a: check_optional_text(v, a) or "jira_issue_keys",
+    "issue_key_properties": _text_list,
+    "pipeline_id": check_renderable,
+    "display_name": check_renderable,
+    "label": check_renderable,
+    "dry_run": check_flag,
+    "debug": check_flag,
+    "timeout": lambda v, a: check_number(v, a, minimum=1),
+    "outbox_size": lambda v, a: check_whole(v, a, minimum=1),
+    "max_backoff": lambda v, a: check_number(v, a, minimum=1),
+    "shutdown_grace": check_number,
+}
+
+
+def take_options(
+    site: object,
+    client_id: object,
+    client_secret: object,
+    options: dict[str, Any],
+) -> SiteOptions:
+    """Check the shared arguments, removing them from ``options``.
+
+    What is left in ``options`` is for the reporter's own checks; a name that
+    nobody takes is reported by :func:`refuse_unknown`.
+    """
+    checked: dict[str, Any] = {
+        "site": _site(site),
+        "client_id": check_renderable(client_id, "client_id", required=True),
+        "client_secret": check_renderable(client_secret, "client_secret", required=True),
+        "key_rules": _key_rules(options),
+    }
+    for argument, check in _SITE_CHECKS.items():
+        if argument in options:
+            checked[argument] = check(options.pop(argument), argument)
+    return SiteOptions(**checked)
+
+
+def refuse_unknown(options: Mapping[str, Any], known: Collection[str]) -> None:
+    """Refuse arguments that no check took."""
+    if options:
+        names = ", ".join(sorted(options))
+        raise JiraConfigError(
+            f"unknown argument(s): {names}; the arguments are: {', '.join(sorted(known))}"
+        )
+
+
+def take(options: dict[str, Any], argument: str, default: T, check: Callable[[Any, str], T]) -> T:
+    """Check and remove ``argument`` from ``options``, or give ``default``."""
+    if argument not in options:
+        return default
+    return check(options.pop(argument), argument)

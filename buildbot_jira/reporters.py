@@ -1,0 +1,431 @@
+"""The Buildbot services that a ``master.cfg`` names to report to Jira.
+
+Thin wiring: a generator picks the events, :mod:`buildbot_jira.mapping`
+turns builds into Jira data, and an :class:`~buildbot_jira.outbox.Outbox`
+delivers it in the background. Nothing here waits for Jira, so nothing here
+can slow a build down or fail it.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import Any, ClassVar
+
+from buildbot import config
+from buildbot.process.properties import Properties
+from buildbot.process.results import Results
+from buildbot.reporters.base import ReporterBase
+from twisted.internet import defer
+from twisted.internet.interfaces import IDelayedCall
+from twisted.logger import Logger
+
+from buildbot_jira import connection
+from buildbot_jira.client import RetryPolicy
+from buildbot_jira.errors import JiraConfigError
+from buildbot_jira.generators import BuildEvent, JiraEventGenerator
+from buildbot_jira.mapping import (
+    DEFAULT_RESULT_STATES,
+    BuildMapping,
+    BuildSnapshot,
+    Skip,
+    build_test_info,
+    default_pipeline_id,
+    instance_name,
+)
+from buildbot_jira.model import BUILD_STATES, SequenceNumbers, TestInfo, iso_timestamp
+from buildbot_jira.options import (
+    SiteOptions,
+    check_number,
+    refuse_unknown,
+    take,
+    take_options,
+)
+from buildbot_jira.outbox import Outbox, StateStore, Update
+
+__all__ = ["JiraBuildReporter", "JiraReporterBase"]
+
+log = Logger()
+
+#: The client retries briefly; the outbox retries patiently after that.
+REPORTER_RETRY = RetryPolicy(max_attempts=3, initial_delay=1.0, max_delay=10.0)
+
+
+class JiraReporterBase(ReporterBase):
+    """What the Jira reporters share: options, connection, outbox, rendering."""
+
+    # Compare the arguments only: a reconfig with unchanged arguments is a no-op.
+    compare_attrs: ClassVar[tuple[str, ...]] = ("name", "_config_args", "_config_kwargs")
+    #: The step events a reporter needs, besides build new and finished.
+    step_events: ClassVar[tuple[str, ...]] = ()
+    #: The arguments this reporter takes besides the shared ones.
+    own_arguments: ClassVar[tuple[str, ...]] = ()
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        self.options: SiteOptions | None = None
+        self.outbox: Outbox | None = None
+        self._connection: connection.JiraConnection | None = None
+        self._sequence = SequenceNumbers()
+        super().__init__(*args, **kwargs)
+
+    def __repr__(self) -> str:
+        site = self.options.site if self.options else "?"
+        return f"<{type(self).__name__} {self.name!r} site={site!r}>"
+
+    def getConfigDict(self) -> dict[str, Any]:
+        """Buildbot shows this in its web UI: never with the client secret."""
+        data: dict[str, Any] = super().getConfigDict()
+        data["kwargs"] = {
+            k: ("***" if k == "client_secret" else v) for k, v in data["kwargs"].items()
+        }
+        data["args"] = tuple("***" if i == 2 else v for i, v in enumerate(data["args"]))
+        return data
+
+    # -- configuration --------------------------------------------------------
+
+    def _parse(
+        self, site: object, client_id: object, client_secret: object, options: dict[str, Any]
+    ) -> SiteOptions:
+        options = dict(options)
+        site_options = take_options(site, client_id, client_secret, options)
+        self._parse_own(options)
+        refuse_unknown(options, self.known_arguments())
+        return site_options
+
+    def _parse_own(self, options: dict[str, Any]) -> None:
+        """Check and keep the reporter's own arguments, removing them from ``options``."""
+
+    @classmethod
+    def known_arguments(cls) -> tuple[str, ...]:
+        """Every argument the reporter takes."""
+        from buildbot_jira.options import _SITE_CHECKS
+
+        shared = ("site", "client_id", "client_secret", *_SITE_CHECKS)
+        keys = ("issue_key_pattern", "ignored_issue_keys", "ignore_case", "projects")
+        return (*shared, *keys, *cls.own_arguments)
+
+    def checkConfig(
+        self,
+        site: object = None,
+        client_id: object = None,
+        client_secret: object = None,
+        **options: Any,
+    ) -> None:
+        """Check the arguments, with no side effects; errors name the argument."""
+        try:
+            self.options = self._parse(site, client_id, client_secret, options)
+        except JiraConfigError as problem:
+            config.error(f"{type(self).__name__}: {problem}")
+            return
+        super().checkConfig(generators=[self._generator(self.options)])
+
+    def _generator(self, options: SiteOptions) -> JiraEventGenerator:
+        return JiraEventGenerator(
+            builders=options.builders, branches=options.branches, step_events=self.step_events
+        )
+
+    async def _reconfigure(
+        self, site: object, client_id: object, client_secret: object, options: dict[str, Any]
+    ) -> None:
+        site_options = self._parse(site, client_id, client_secret, options)
+        self.options = site_options
+        rendered_id, rendered_secret = await self.renderSecrets(
+            site_options.client_id, site_options.client_secret
+        )
+        settings = connection.SiteSettings(
+            site=site_options.site,
+            client_id=str(rendered_id),
+            client_secret=str(rendered_secret),
+            api_url=site_options.api_url,
+            site_url=site_options.site_url,
+            cloud_id=site_options.cloud_id,
+            timeout=site_options.timeout,
+            retry=REPORTER_RETRY,
+        )
+        old, self._connection = (
+            self._connection,
+            connection.acquire(settings, reactor=self.master.reactor),
+        )
+        if self.outbox is None:
+            objectid = await self.master.db.state.getObjectId(
+                self.name, f"buildbot_jira.{type(self).__name__}"
+            )
+            self.outbox = Outbox(
+                client=self._connection.client,
+                store=StateStore(
+                    master=self.master, objectid=objectid, masterid=self.master.masterid
+                ),
+                clock=self.master.reactor,
+                name=self.name,
+            )
+        outbox = self.outbox
+        outbox.client = self._connection.client
+        outbox.cap = site_options.outbox_size
+        outbox.dry_run = site_options.dry_run
+        outbox.configure(max_backoff=site_options.max_backoff, grace=site_options.shutdown_grace)
+        if old is not None:
+            await old.release()
+        await super().reconfigService(generators=[self._generator(site_options)])
+
+    def reconfigService(
+        self,
+        site: object = None,
+        client_id: object = None,
+        client_secret: object = None,
+        **options: Any,
+    ) -> defer.Deferred[None]:
+        """Render the secrets, connect to the site, and subscribe to events."""
+        return defer.Deferred.fromCoroutine(
+            self._reconfigure(site, client_id, client_secret, options)
+        )
+
+    # -- life cycle -------------------------------------------------------------
+
+    def startService(self) -> defer.Deferred[None]:
+        """Start the service, then the outbox (which sends what an earlier run left)."""
+
+        async def start() -> None:
+            await super(JiraReporterBase, self).startService()
+            if self.outbox is not None:
+                await self.outbox.start()
+
+        return defer.Deferred.fromCoroutine(start())
+
+    def stopService(self) -> defer.Deferred[None]:
+        """Stop taking events, give requests in flight a grace period, keep the rest."""
+
+        async def stop() -> None:
+            await super(JiraReporterBase, self).stopService()
+            if self.outbox is not None:
+                await self.outbox.stop()
+            if self._connection is not None:
+                await self._connection.release()
+                self._connection = None
+
+        return defer.Deferred.fromCoroutine(stop())
+
+    # -- reporting --------------------------------------------------------------
+
+    def sendMessage(self, reports: list[BuildEvent]) -> defer.Deferred[None]:
+        """Turn the generator's events into updates for the outbox; never waits for Jira."""
+        return defer.Deferred.fromCoroutine(self._send_all(reports))
+
+    async def _send_all(self, reports: list[BuildEvent]) -> None:
+        for report in reports:
+            try:
+                await self.report(report)
+            except Exception:  # noqa: BLE001 - one bad build must not stop the reporter
+                log.failure(
+                    "{reporter}: could not report build {build} to Jira",
+                    reporter=self.name,
+                    build=report.snapshot.buildid,
+                )
+
+    async def report(self, event: BuildEvent) -> None:
+        """Report one event (the reporters say how)."""
+        raise NotImplementedError
+
+    def _debug(self, text: str, **fields: Any) -> None:
+        # Buildbot's log shows every level; `debug=True` is the switch.
+        if self.options is not None and self.options.debug:
+            log.info("{reporter}: " + text, reporter=self.name, **fields)
+
+    async def _render(self, renderable: Any, snapshot: BuildSnapshot) -> str | None:
+        if renderable is None:
+            return None
+        properties = Properties()
+        for name, value in snapshot.properties.items():
+            properties.setProperty(name, value, "build")
+        properties.master = self.master
+        rendered = await properties.render(renderable)
+        return None if rendered is None else str(rendered)
+
+    async def pipeline_id(self, snapshot: BuildSnapshot) -> str:
+        """The Jira pipeline ID of the build's builder."""
+        assert self.options is not None
+        rendered = await self._render(self.options.pipeline_id, snapshot)
+        if rendered:
+            return rendered
+        instance = instance_name(self.master.config.buildbotURL)
+        return default_pipeline_id(instance, snapshot.builder_name)
+
+    def now(self) -> float:
+        """The master's clock."""
+        return float(self.master.reactor.seconds())
+
+    def next_sequence(self) -> int:
+        """A new ``updateSequenceNumber``."""
+        return self._sequence.next(self.now())
+
+    def enqueue(self, update: Update) -> None:
+        """Hand ``update`` to the outbox."""
+        assert self.outbox is not None
+        if self.options is not None and self.options.debug:
+            self._debug("queued {payload}", payload=json.dumps(update.payload, sort_keys=True))
+        self.outbox.put(update)
+
+
+def _result_states(value: object, argument: str) -> Mapping[str, str | None]:
+    if not isinstance(value, Mapping):
+        raise JiraConfigError(f"{argument} must be a dict of Buildbot result name to Jira state")
+    states = dict(DEFAULT_RESULT_STATES)
+    for name, state in value.items():
+        if name not in Results:
+            raise JiraConfigError(
+                f"{argument}: {name!r} is not a Buildbot result; use one of {', '.join(Results)}"
+            )
+        if state is not None and state not in BUILD_STATES:
+            raise JiraConfigError(
+                f"{argument}: {state!r} is not a Jira build state; use one of "
+                f"{', '.join(sorted(BUILD_STATES))}, or None to send nothing"
+            )
+        states[name] = state
+    return states
+
+
+class JiraBuildReporter(JiraReporterBase):
+    """Reports every build that names a Jira issue to Jira's builds API.
+
+    A build is sent as ``in_progress`` when it starts and with its final
+    state when it ends; finished steps keep the running build's test counts
+    current. See the README for every argument.
+    """
+
+    step_events = ("finished",)
+    own_arguments = ("result_states", "test_update_interval")
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        self.mapping = BuildMapping()
+        self.test_update_interval = 5.0
+        self._finished: dict[int, None] = {}
+        self._last_tests: dict[int, tuple[float, TestInfo | None]] = {}
+        self._test_timers: dict[int, IDelayedCall] = {}
+        super().__init__(*args, **kwargs)
+
+    def _parse_own(self, options: dict[str, Any]) -> None:
+        self._result_states = take(options, "result_states", DEFAULT_RESULT_STATES, _result_states)
+        self._interval = take(
+            options, "test_update_interval", 5.0, lambda v, a: check_number(v, a, minimum=0)
+        )
+
+    async def _reconfigure(
+        self, site: object, client_id: object, client_secret: object, options: dict[str, Any]
+    ) -> None:
+        await super()._reconfigure(site, client_id, client_secret, options)
+        assert self.options is not None
+        self.mapping = BuildMapping(
+            rules=self.options.key_rules,
+            result_states=self._result_states,
+            issue_keys_property=self.options.issue_keys_property,
+            text_properties=self.options.issue_key_properties,
+        )
+        self.test_update_interval = self._interval
+
+    def stopService(self) -> defer.Deferred[None]:
+        """Cancel pending test-count updates, then stop."""
+        for timer in self._test_timers.values():
+            if timer.active():
+                timer.cancel()
+        self._test_timers.clear()
+        return super().stopService()
+
+    async def report(self, event: BuildEvent) -> None:
+        """Send the build's state for a build or step event."""
+        snapshot = event.snapshot
+        if event.kind == "steps":
+            self._step_finished(snapshot)
+            return
+        if event.event == "finished":
+            self._forget(snapshot.buildid)
+        await self.send_build(snapshot)
+
+    async def send_build(self, snapshot: BuildSnapshot) -> None:
+        """Map the build as it is now and queue it."""
+        if not snapshot.complete and snapshot.buildid in self._finished:
+            return  # a late step event must never undo a final state
+        keys = self.mapping.issue_keys(snapshot)
+        for note in keys.notes:
+            log.warn(
+                "{reporter}: build {build}: {note}",
+                reporter=self.name,
+                build=snapshot.url,
+                note=note,
+            )
+        if not snapshot.complete and keys.keys:
+            self._show_keys(snapshot, keys.keys)
+        data = self.mapping.build_data(
+            snapshot,
+            keys=keys.keys,
+            pipeline_id=await self.pipeline_id(snapshot),
+            update_sequence_number=self.next_sequence(),
+            last_updated=iso_timestamp(self.now()),
+            display_name=await self._render(
+                self.options.display_name if self.options else None, snapshot
+            ),
+            label=await self._render(self.options.label if self.options else None, snapshot),
+        )
+        context = f"{snapshot.builder_name} #{snapshot.number}"
+        if isinstance(data, Skip):
+            self._debug("{build} is not sent: {reason}", build=context, reason=data.reason)
+            return
+        self._last_tests[snapshot.buildid] = (self.now(), data.test_info)
+        self.enqueue(
+            Update(
+                entity="builds",
+                key=data.key,
+                payload=data.to_json(),
+                sequence=data.update_sequence_number,
+                final=data.state != "in_progress",
+                context=context,
+            )
+        )
+
+    def _show_keys(self, snapshot: BuildSnapshot, keys: tuple[str, ...]) -> None:
+        """Set the keys as a property of the running build, for the web UI and later steps."""
+        if self.options is None or self.options.issue_keys_property in snapshot.properties:
+            return
+        builder = self.master.botmaster.builders.get(snapshot.builder_name)
+        for build in getattr(builder, "building", ()):
+            if getattr(build, "buildid", None) == snapshot.buildid:
+                build.setProperty(self.options.issue_keys_property, list(keys), self.name)
+
+    def _forget(self, buildid: int) -> None:
+        self._finished[buildid] = None
+        while len(self._finished) > 10_000:
+            del self._finished[next(iter(self._finished))]
+        self._last_tests.pop(buildid, None)
+        timer = self._test_timers.pop(buildid, None)
+        if timer is not None and timer.active():
+            timer.cancel()
+
+    def _step_finished(self, snapshot: BuildSnapshot) -> None:
+        """Keep a running build's test counts current, at most once per interval."""
+        if snapshot.complete or snapshot.buildid in self._finished:
+            return
+        last = self._last_tests.get(snapshot.buildid)
+        if last is None:
+            return  # the build was not sent (no keys), so neither are its counts
+        sent_at, sent_counts = last
+        if build_test_info(snapshot) == sent_counts or snapshot.buildid in self._test_timers:
+            return
+        delay = max(0.0, sent_at + self.test_update_interval - self.now())
+
+        def send() -> None:
+            self._test_timers.pop(snapshot.buildid, None)
+            defer.Deferred.fromCoroutine(self._refresh(snapshot)).addErrback(
+                lambda failure: log.failure(
+                    "{reporter}: test count update failed", failure, reporter=self.name
+                )
+            )
+
+        self._test_timers[snapshot.buildid] = self.master.reactor.callLater(delay, send)
+
+    async def _refresh(self, snapshot: BuildSnapshot) -> None:
+        # Read the build again: more steps may have finished while we waited.
+        from buildbot_jira.generators import fetch_snapshot
+
+        build = await self.master.data.get(("builds", snapshot.buildid))
+        if build is None or build.get("complete"):
+            return
+        fresh = await fetch_snapshot(self.master, build, snapshot.builder_name)
+        await self.send_build(fresh)
