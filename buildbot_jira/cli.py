@@ -144,7 +144,7 @@ def run_simulate(args: argparse.Namespace) -> int:
             running = await simulator.listen(reactor, port=args.port, interface=args.host)
         except Exception as error:  # noqa: BLE001 - any failure to listen ends the command
             print(
-                f"buildbot-jira simulate: cannot listen on {args.host}:{args.port}: {error}",
+                f"buildbot-jira simulate: {error}\nChoose another --port or --host.",
                 file=sys.stderr,
             )
             status["code"] = 1

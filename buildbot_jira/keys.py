@@ -85,7 +85,7 @@ MAX_ISSUE_KEYS = 100
 """Jira accepts at most this many issue keys for one build or deployment."""
 
 DEFAULT_MAX_CHARS_PER_TEXT = 1 << 20
-"""How many characters of one text are searched unless configured otherwise (1 Mi)."""
+"""How many characters of one text are searched unless configured otherwise (1,048,576)."""
 
 ISSUE_KEYS_PROPERTY = "jira_issue_keys"
 """The Buildbot property that lists issue keys explicitly."""
@@ -106,7 +106,7 @@ DEFAULT_IGNORED = frozenset(
         "RSA",  # RSA-2048
         "SHA",  # SHA-256
         "UTF",  # UTF-8
-        "X",  # X-1, as in X-Forwarded-For style names and X-1 headers
+        "X",  # X-11, X-86: product names and placeholders
     }
 )
 """Project prefixes of key-shaped words that are not Jira issues.
@@ -143,10 +143,11 @@ _JIRA_KEY_ANY_CASE = re.compile(r"[A-Za-z][A-Za-z0-9_]{0,254}-[1-9][0-9]{0,254}"
 # no character is scanned more than a few times: the work is linear. The
 # number sits in a lookahead because it may begin the next run (``A-1_B-2``).
 # Which part of the run is the project is decided in Python.
-_UPPER_CASE_CANDIDATE = re.compile(r"(?<![^\W_])(?=\w*?[A-Z])\w+-(?=([0-9]+)(?![^\W_]))")
+_UPPER_CASE_CANDIDATE = re.compile(r"(?<!\w)(?=\w*?[A-Z])\w+-(?=([0-9]+)(?![^\W_]))")
 _ANY_CASE_CANDIDATE = re.compile(r"(?<!\w)(?=\w*?[A-Za-z])\w+-(?=([0-9]+)(?![^\W_]))")
-_UPPER_LETTERS = frozenset(string.ascii_uppercase)
-_ANY_CASE_LETTERS = frozenset(string.ascii_letters)
+# Which of these letters may start a project is up to the project characters:
+# only they can be part of the tail of a run where projects start.
+_LETTERS = frozenset(string.ascii_letters)
 _UPPER_PROJECT_CHARS = string.ascii_uppercase + string.digits + "_"
 _ANY_CASE_PROJECT_CHARS = string.ascii_letters + string.digits + "_"
 
@@ -260,7 +261,10 @@ class IssueKeyRules:
         compare without regard to case. Defaults to ``DEFAULT_IGNORED``.
     ``ignore_case``
         Also accept lower-case keys (``feature/abc-12-x``) and report them in
-        upper case (``ABC-12``), which is how Jira spells keys.
+        upper case (``ABC-12``), which is how Jira spells keys. Lower-case
+        words joined by ``_`` then read as part of the project
+        (``hotfix_abc-1`` gives ``HOTFIX_ABC-1``); naming ``projects`` picks
+        the right reading (``ABC-1``).
     ``projects``
         None to accept every project, or the project keys to accept. A project
         named here is never dropped by a prefix in ``ignored``: naming it is the
@@ -301,13 +305,13 @@ class IssueKeyRules:
             ) from None
         object.__setattr__(self, "_compiled", compiled)
 
-    def rejection(self, key: str) -> str | None:
+    def rejection_reason(self, key: str) -> str | None:
         """Say why ``projects`` or ``ignored`` rule out a well-formed ``key``, or None.
 
-        >>> print(DEFAULT_RULES.rejection("CVE-2021"))
+        >>> print(DEFAULT_RULES.rejection_reason("CVE-2021"))
         project CVE is in the ignored list (key-shaped words that are not Jira issues); \
 remove it from ignored if it is a Jira project
-        >>> DEFAULT_RULES.rejection("ABC-1") is None
+        >>> DEFAULT_RULES.rejection_reason("ABC-1") is None
         True
         """
         key = key.upper()
@@ -325,7 +329,7 @@ remove it from ignored if it is a Jira project
             )
         return None
 
-    def keys_in(self, value: str | bytes | None) -> Iterator[str]:
+    def keys_in(self, value: object) -> Iterator[str]:
         """Yield the keys of one text, each once, in order of first appearance.
 
         Most callers want ``extract_issue_keys``, which works across texts and
@@ -377,9 +381,9 @@ remove it from ignored if it is a Jira project
             source = text[max(run_start, run_end - _MAX_PART - 1) : number_end]
             key = outcomes.get(source)
             if key is None:
-                key = self._builtin_key(text, run_start, run_end, number_end)
-                if run_end <= limit:  # otherwise the outcome depends on the limit
-                    outcomes[source] = key
+                # Reused only by later candidates, which all start after this
+                # one's dash: if that is past the limit, the scan stops first.
+                key = outcomes[source] = self._builtin_key(text, run_start, run_end, number_end)
             if key and key not in yielded:
                 yielded.add(key)
                 yield key
@@ -393,17 +397,14 @@ remove it from ignored if it is a Jira project
         number = text[run_end + 1 : number_end]
         if number.startswith("0"):
             return ""
-        if self.ignore_case:
-            letters, project_chars = _ANY_CASE_LETTERS, _ANY_CASE_PROJECT_CHARS
-        else:
-            letters, project_chars = _UPPER_LETTERS, _UPPER_PROJECT_CHARS
-        for start in _project_starts(text, run_start, run_end, letters, project_chars):
+        project_chars = _ANY_CASE_PROJECT_CHARS if self.ignore_case else _UPPER_PROJECT_CHARS
+        for start in _project_starts(text, run_start, run_end, project_chars):
             if start >= self.max_chars_per_text:
                 break
             key = f"{text[start:run_end]}-{number}"
             if self.ignore_case:
                 key = key.upper()
-            if self.rejection(key) is None:
+            if self.rejection_reason(key) is None:
                 return key
         return ""
 
@@ -425,11 +426,11 @@ remove it from ignored if it is a Jira project
                 continue
             if self.ignore_case:
                 key = key.upper()
-            if key not in yielded and self.rejection(key) is None:
+            if key not in yielded and self.rejection_reason(key) is None:
                 yielded.add(key)
                 yield key
 
-    def explicit_key_problem(self, entry: str) -> str | None:
+    def entry_rejection_reason(self, entry: str) -> str | None:
         """Say why ``entry``, given as a key on its own, is not acceptable, or None.
 
         An explicit key needs no boundaries, but it must have the form that
@@ -447,12 +448,10 @@ remove it from ignored if it is a Jira project
                 "not an issue key: expected a project key, a dash and a number "
                 "without leading zero, such as ABC-123"
             )
-        return self.rejection(entry)
+        return self.rejection_reason(entry)
 
 
-def _project_starts(
-    text: str, run_start: int, run_end: int, letters: frozenset[str], project_chars: str
-) -> Iterator[int]:
+def _project_starts(text: str, run_start: int, run_end: int, project_chars: str) -> Iterator[int]:
     """Yield where a project may start in ``text[run_start:run_end]``, longest first.
 
     A project ends the run, is at most 255 characters, starts with a letter,
@@ -460,13 +459,13 @@ def _project_starts(
     """
     lowest = max(run_start, run_end - _MAX_PART)
     tail_start = lowest + len(text[lowest:run_end].rstrip(project_chars))
-    if tail_start == run_start and text[run_start] in letters:
+    if tail_start == run_start and text[run_start] in _LETTERS:
         yield run_start
     # The character before the tail may be the "_" that a project follows.
     underscore = text.find("_", max(run_start, tail_start - 1), run_end)
     while underscore != -1:
         start = underscore + 1
-        if start < run_end and text[start] in letters:
+        if start < run_end and text[start] in _LETTERS:
             yield start
         underscore = text.find("_", start, run_end)
 
@@ -476,7 +475,7 @@ DEFAULT_RULES = IssueKeyRules()
 
 
 def extract_issue_keys(
-    texts: Iterable[str | bytes | None], rules: IssueKeyRules = DEFAULT_RULES
+    texts: Iterable[str | bytes | None] | bytes, rules: IssueKeyRules = DEFAULT_RULES
 ) -> tuple[str, ...]:
     """Return the issue keys in ``texts``, each once, in order of first appearance.
 
@@ -492,10 +491,9 @@ def extract_issue_keys(
     >>> extract_issue_keys(["feature/abc-12-x"], IssueKeyRules(ignore_case=True))
     ('ABC-12',)
     """
-    if isinstance(texts, (str, bytes, bytearray)):
-        texts = (texts,)
+    values: Iterable[object] = (texts,) if isinstance(texts, (str, bytes, bytearray)) else texts
     found: dict[str, None] = {}
-    for value in texts:
+    for value in values:
         for key in rules.keys_in(value):
             if key not in found:
                 found[key] = None
@@ -537,7 +535,7 @@ def parse_issue_keys_property(
     ``value`` may be a list or tuple of strings, or one string; keys are
     separated by commas or whitespace, inside list items too. ``None`` (the
     property is not set) gives no keys. Each entry must be a whole key (see
-    ``IssueKeyRules.explicit_key_problem``); entries that are not, and entries
+    ``IssueKeyRules.entry_rejection_reason``); entries that are not, and entries
     beyond ``rules.max_keys``, are returned in ``rejected``.
 
     Raises ``ValueError`` naming the property (``name``) when ``value`` has a
@@ -551,7 +549,7 @@ zero, such as ABC-123'),))
     keys: dict[str, None] = {}
     rejected: list[RejectedIssueKey] = []
     for entry in _property_entries(value, name):
-        reason = rules.explicit_key_problem(entry)
+        reason = rules.entry_rejection_reason(entry)
         key = entry.upper() if rules.ignore_case else entry
         if reason is None and key in keys:
             continue

@@ -146,9 +146,10 @@ def find_issue_keys(
     texts.extend(snapshot.change_comments)
     other_keys = extract_issue_keys(texts, rules)
     keys = tuple(dict.fromkeys(branch_keys + explicit + other_keys))
-    if len(keys) > MAX_ISSUE_KEYS:
-        notes.append(f"{len(keys)} issue keys found; the first {MAX_ISSUE_KEYS} are sent")
-    return IssueKeys(keys=keys[:MAX_ISSUE_KEYS], notes=tuple(notes))
+    limit = min(rules.max_keys, MAX_ISSUE_KEYS)
+    if len(keys) > limit:
+        notes.append(f"{len(keys)} issue keys found; the first {limit} are sent")
+    return IssueKeys(keys=keys[:limit], notes=tuple(notes))
 
 
 def _text(value: object) -> str | None:

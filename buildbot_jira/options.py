@@ -22,6 +22,7 @@ from buildbot_jira.keys import IssueKeyRules
 from buildbot_jira.mapping import DEFAULT_TEXT_PROPERTIES
 
 __all__ = [
+    "SHARED_ARGUMENTS",
     "SiteOptions",
     "check_flag",
     "check_names",
@@ -118,22 +119,30 @@ def _text_list(value: object, argument: str) -> tuple[str, ...]:
     return tuple(value)
 
 
+_KEY_ARGUMENTS = {
+    "issue_key_pattern": "pattern",
+    "ignored_issue_keys": "ignored",
+    "ignore_case": "ignore_case",
+    "projects": "projects",
+}
+
+
 def _key_rules(options: dict[str, Any]) -> IssueKeyRules:
-    kwargs: dict[str, Any] = {}
-    for argument, field in (
-        ("issue_key_pattern", "pattern"),
-        ("ignored_issue_keys", "ignored"),
-        ("ignore_case", "ignore_case"),
-        ("projects", "projects"),
-    ):
-        if argument in options:
-            kwargs[field] = options.pop(argument)
+    kwargs = {
+        field: options.pop(argument)
+        for argument, field in _KEY_ARGUMENTS.items()
+        if argument in options
+    }
     try:
         return IssueKeyRules(**kwargs)
-    except JiraConfigError:
-        raise
-    except (TypeError, ValueError) as problem:
-        raise JiraConfigError(f"issue key options: {problem}") from None
+    except (JiraConfigError, TypeError, ValueError) as problem:
+        # Name the argument as the user wrote it, not the rule's field.
+        message = str(problem)
+        for argument, field in _KEY_ARGUMENTS.items():
+            if message.startswith(field):
+                message = argument + message[len(field) :]
+                break
+        raise JiraConfigError(message) from None
 
 
 @attrs.frozen
@@ -184,6 +193,16 @@ _SITE_CHECKS: Mapping[str, Callable[[Any, str], Any]] = {
     "max_backoff": lambda v, a: check_number(v, a, minimum=1),
     "shutdown_grace": check_number,
 }
+
+
+#: Every argument that :func:`take_options` takes.
+SHARED_ARGUMENTS: tuple[str, ...] = (
+    "site",
+    "client_id",
+    "client_secret",
+    *_KEY_ARGUMENTS,
+    *_SITE_CHECKS,
+)
 
 
 def take_options(

@@ -514,11 +514,19 @@ class Outbox:
         self._saves_wanted += 1
         wanted = self._saves_wanted
         while self._saves_done < wanted:
-            if self._saving is None:
-                self._saving = defer.Deferred.fromCoroutine(self._write())
+            saving = self._saving
+            if saving is None:
+                saving = defer.Deferred.fromCoroutine(self._write())
+                if not saving.called:  # a store may save at once
+                    self._saving = saving
+                    saving.addBoth(self._save_finished)
             # _write never fails and resolves to None, so any number of
             # callers may wait on the same Deferred.
-            await self._saving
+            await saving
+
+    def _save_finished(self, result: object) -> object:
+        self._saving = None
+        return result
 
     async def _write(self) -> None:
         generation = self._saves_wanted
@@ -529,7 +537,6 @@ class Outbox:
             log.failure("{name}: could not save pending Jira updates", name=self.name)
         finally:
             self._saves_done = max(self._saves_done, generation)
-            self._saving = None
 
 
 def _key_text(entity: str, key: object) -> str:

@@ -35,6 +35,7 @@ from buildbot_jira.mapping import (
 )
 from buildbot_jira.model import BUILD_STATES, SequenceNumbers, TestInfo, iso_timestamp
 from buildbot_jira.options import (
+    SHARED_ARGUMENTS,
     SiteOptions,
     check_number,
     refuse_unknown,
@@ -98,11 +99,7 @@ class JiraReporterBase(ReporterBase):
     @classmethod
     def known_arguments(cls) -> tuple[str, ...]:
         """Every argument the reporter takes."""
-        from buildbot_jira.options import _SITE_CHECKS
-
-        shared = ("site", "client_id", "client_secret", *_SITE_CHECKS)
-        keys = ("issue_key_pattern", "ignored_issue_keys", "ignore_case", "projects")
-        return (*shared, *keys, *cls.own_arguments)
+        return (*SHARED_ARGUMENTS, *cls.own_arguments)
 
     def checkConfig(
         self,

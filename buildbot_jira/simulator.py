@@ -43,6 +43,7 @@ from urllib.parse import unquote_to_bytes
 import attrs
 from twisted.internet import defer
 from twisted.internet.address import IPv4Address
+from twisted.internet.error import ConnectionDone
 from twisted.internet.interfaces import (
     IDelayedCall,
     IListeningPort,
@@ -672,10 +673,14 @@ class JiraSimulator:
             record.status = answer.status
         for observer in list(self._observers):
             observer(record)
-        self._wake_waiters()
         return record, answer
 
     def _wake_waiters(self) -> None:
+        """Fire the when_received() waiters that are due.
+
+        Called once the answer is written or scheduled: code that waits runs
+        on at once, and must find the request fully handled.
+        """
         ready = [w for w in self._waiters if len(self.requests) >= w[0]]
         self._waiters = [w for w in self._waiters if len(self.requests) < w[0]]
         for _, waiter in ready:
@@ -1251,6 +1256,7 @@ class _SimulatorResource(resource.Resource):
         if answer is _DROP:
             # No answer at all: the TCP connection is cut, as a failing proxy does.
             cast(ITCPTransport, request.channel.transport).abortConnection()
+            self._simulator._wake_waiters()
             return server.NOT_DONE_YET
         assert isinstance(answer, Answer)
         delay = self._simulator.delay
@@ -1258,6 +1264,7 @@ class _SimulatorResource(resource.Resource):
             _write(request, answer)
         else:
             self._write_later(request, answer, record, delay)
+        self._simulator._wake_waiters()
         return server.NOT_DONE_YET
 
     def _write_later(
@@ -1309,30 +1316,49 @@ def _write(request: server.Request, answer: Answer) -> None:
     request.finish()
 
 
+_CONNECTION_DONE: Final = Failure(ConnectionDone())
+
+
+class _TrackedConnection(ProtocolWrapper):
+    """A connection that tells its factory once it is closed for good."""
+
+    def connectionLost(self, reason: Failure = _CONNECTION_DONE) -> None:
+        """Close the HTTP channel first, then report: a pending request has
+        noticed that its client is gone by the time the waiters run."""
+        super().connectionLost(reason)
+        cast(_ConnectionTracker, self.factory).connection_closed()
+
+
 class _ConnectionTracker(WrappingFactory):
     """Keeps the open connections, so that stopping can close them all."""
 
+    protocol = _TrackedConnection
+
     def __init__(self, site: server.Site) -> None:
         super().__init__(site)
-        self._all_closed: list[defer.Deferred[None]] = []
+        self._idle_waiters: list[defer.Deferred[None]] = []
 
-    def unregisterProtocol(self, p: ProtocolWrapper) -> None:
-        """Forget a closed connection; fire the waiters when none is left."""
-        super().unregisterProtocol(p)
+    def connection_closed(self) -> None:
+        """Fire the waiters once no connection is left."""
         if not self.protocols:
-            waiters, self._all_closed = self._all_closed, []
+            waiters, self._idle_waiters = self._idle_waiters, []
             for waiter in waiters:
                 waiter.callback(None)
 
-    def close_all(self) -> defer.Deferred[None]:
-        """Close every open connection; fires once all are closed."""
+    def when_idle(self) -> defer.Deferred[None]:
+        """Fires once no connection is open (at once if none is)."""
         if not self.protocols:
             return defer.succeed(None)
         waiter: defer.Deferred[None] = defer.Deferred()
-        self._all_closed.append(waiter)
+        self._idle_waiters.append(waiter)
+        return waiter
+
+    def close_all(self) -> defer.Deferred[None]:
+        """Close every open connection; fires once all are closed."""
+        idle = self.when_idle()
         for wrapper in list(self.protocols):
             wrapper.transport.loseConnection()
-        return waiter
+        return idle
 
 
 @attrs.define
@@ -1343,6 +1369,13 @@ class RunningSimulator:
     url: str
     port: IListeningPort
     connections: _ConnectionTracker = attrs.field(repr=False)
+
+    def when_idle(self) -> defer.Deferred[None]:
+        """A Deferred that fires once no client connection is open.
+
+        Tests use it to know that the simulator has seen a client go away.
+        """
+        return self.connections.when_idle()
 
     async def stop(self) -> None:
         """Stop listening and close open connections (pending answers are dropped)."""

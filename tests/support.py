@@ -8,7 +8,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from twisted.internet import defer, reactor, task
-from twisted.logger import globalLogPublisher, formatEvent
+from twisted.logger import formatEvent, globalLogPublisher
 
 from buildbot_jira.auth import ClientCredentials, TokenCache
 from buildbot_jira.client import JiraCloud, RetryPolicy

@@ -66,9 +66,8 @@ class TokenCacheTests(unittest.TestCase):
         running = await start_simulator(self)
         wrong = "wrong-secret-value-1234"
         client = make_client(self, running, secret=wrong)
-        with captured_log() as lines:
-            with self.assertRaises(JiraAuthError) as raised:
-                await client.tokens.get_token()
+        with captured_log() as lines, self.assertRaises(JiraAuthError) as raised:
+            await client.tokens.get_token()
         message = str(raised.exception)
         self.assertIn("example.atlassian.net", message)
         self.assertIn("sim-client-id", message)

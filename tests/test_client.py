@@ -65,9 +65,7 @@ class SubmitTests(unittest.TestCase):
         running = await start_simulator(self)
         client = make_client(self, running)
         result = await client.submit_builds([build_payload(1), build_payload(2)])
-        self.assertEqual(
-            sorted(k["buildNumber"] for k in result.accepted), [1, 2]
-        )
+        self.assertEqual(sorted(k["buildNumber"] for k in result.accepted), [1, 2])
         self.assertEqual(result.rejected, ())
         self.assertEqual(len(running.simulator.builds), 2)
 
@@ -342,7 +340,9 @@ class UrlTests(unittest.TestCase):
             check_base_url("http://10.0.0.5:8080", argument="site_url")
 
     def test_loopback_and_https_are_accepted(self) -> None:
-        self.assertEqual(check_base_url("http://127.0.0.1:8099/", argument="a"), "http://127.0.0.1:8099")
+        self.assertEqual(
+            check_base_url("http://127.0.0.1:8099/", argument="a"), "http://127.0.0.1:8099"
+        )
         self.assertEqual(check_base_url("http://[::1]:1", argument="a"), "http://[::1]:1")
         self.assertEqual(check_base_url("http://localhost", argument="a"), "http://localhost")
         self.assertEqual(

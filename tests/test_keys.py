@@ -151,6 +151,8 @@ def test_long_run_still_yields_a_project_after_an_underscore() -> None:
     # The whole run is too long to be a project, but what follows "_" is not.
     project = "B" * 255
     assert extract_issue_keys([f"FOO_{project}-1"]) == (f"{project}-1",)
+    # Without the "_", the same 255 characters are glued to a letter.
+    assert extract_issue_keys([f"FOOA{project}-1 FOO_{project}-1"]) == (f"{project}-1",)
 
 
 # --- ignored tokens ----------------------------------------------------------
@@ -208,6 +210,14 @@ def test_ignore_case_upper_cases_what_it_finds() -> None:
 def test_ignore_case_keeps_boundaries_and_number_rules() -> None:
     rules = IssueKeyRules(ignore_case=True)
     assert extract_issue_keys(["abc-12x 1abc-3 abc-04 éabc-5"], rules) == ()
+
+
+def test_ignore_case_reads_lower_case_words_joined_by_underscore_as_project() -> None:
+    assert extract_issue_keys(["hotfix_abc-1"], IssueKeyRules(ignore_case=True)) == (
+        "HOTFIX_ABC-1",
+    )
+    rules = IssueKeyRules(ignore_case=True, projects={"ABC"})
+    assert extract_issue_keys(["hotfix_abc-1"], rules) == ("ABC-1",)
 
 
 def test_case_sensitive_rules_skip_lower_case() -> None:
@@ -291,7 +301,8 @@ def test_values_that_are_not_text_are_skipped() -> None:
 def test_bytes_that_are_not_utf8_are_decoded_with_replacement() -> None:
     assert extract_issue_keys([b"\xffABC-1\xfe DEF-2\xc3"]) == ("ABC-1", "DEF-2")
     assert extract_issue_keys([b"\xc3ABC-1"]) == ("ABC-1",)  # a broken sequence is a boundary
-    assert extract_issue_keys([bytearray(b"fix ABC-1")]) == ("ABC-1",)
+    byte_arrays: list[Any] = [bytearray(b"fix ABC-1\xff")]
+    assert extract_issue_keys(byte_arrays) == ("ABC-1",)
 
 
 def test_utf8_bytes_give_the_same_keys_as_text() -> None:
@@ -314,17 +325,19 @@ def test_ten_megabyte_text_is_cut_at_the_scan_limit() -> None:
 
 
 @pytest.mark.parametrize(
-    "text",
+    ("head", "unit", "count", "tail"),
     [
-        "A_" * 5_000_000,  # many places where a project could start
-        "A" * 10_000_000 + "-1",  # one huge word
-        "-1" * 5_000_000,  # many dashes and numbers, no project
-        "ABC-" + "1" * 10_000_000,  # one huge number
-        "ABC-01 " * 1_500_000,  # many candidates, all with a leading zero
+        pytest.param("", "A_", 5_000_000, "", id="many places where a project could start"),
+        pytest.param("", "A", 10_000_000, "-1", id="one huge word"),
+        pytest.param("", "-1", 5_000_000, "", id="many dashes and numbers, no project"),
+        pytest.param("ABC-", "1", 10_000_000, "", id="one huge number"),
+        pytest.param("", "ABC-01 ", 1_500_000, "", id="many candidates with a leading zero"),
     ],
 )
-def test_adversarial_ten_megabyte_texts_give_no_keys(text: str) -> None:
-    assert extract_issue_keys([text]) == ()
+def test_adversarial_ten_megabyte_texts_give_no_keys(
+    head: str, unit: str, count: int, tail: str
+) -> None:
+    assert extract_issue_keys([head + unit * count + tail]) == ()
 
 
 def test_many_repeats_of_one_key_in_ten_megabytes() -> None:
@@ -343,6 +356,16 @@ def test_key_starting_before_the_limit_is_read_to_its_end() -> None:
     # Its end is checked too: a number glued to a letter past the limit is no key.
     assert extract_issue_keys(["x" * 8 + " ABC-123456x"], rules) == ()
     assert extract_issue_keys([b"x" * 8 + b" ABC-123456"], rules) == ("ABC-123456",)
+
+
+def test_key_inside_a_word_that_starts_before_the_limit_obeys_the_limit() -> None:
+    # The word starts before the limit, but the key after its "_" does not.
+    assert extract_issue_keys(["abcd_ABC-1"], IssueKeyRules(max_chars_per_text=5)) == ()
+    assert extract_issue_keys(["abcd_ABC-1"], IssueKeyRules(max_chars_per_text=6)) == ("ABC-1",)
+    custom = r"#\s*(?P<key>[A-Z]+-[0-9]+)"
+    late_key = IssueKeyRules(pattern=custom, max_chars_per_text=3)
+    assert extract_issue_keys(["#   ABC-1"], late_key) == ()  # the key starts at 4
+    assert extract_issue_keys(["# ABC-1"], late_key) == ("ABC-1",)  # the key starts at 2
 
 
 def test_each_text_gets_its_own_scan_limit() -> None:
@@ -384,12 +407,21 @@ def test_custom_pattern_obeys_ignored_projects_and_ignore_case() -> None:
     assert extract_issue_keys(["abc-2 def-3 ABC-2"], rules) == ("ABC-2",)
 
 
-def test_custom_pattern_match_cut_by_the_scan_limit_is_dropped() -> None:
-    rules = IssueKeyRules(pattern=r"[A-Z]+-[0-9]+", max_chars_per_text=1)
-    # The text is cut after the limit plus room for a key; a match that runs
-    # into the cut could be the front of a longer number.
-    text = "A-" + "1" * 600
+def test_custom_pattern_match_that_runs_into_the_cut_is_dropped() -> None:
+    # "$" would match where the text was cut, which is not the end of the text.
+    rules = IssueKeyRules(pattern=r"(?P<key>[A-Z]+-[0-9]+) *$", max_chars_per_text=10)
+    text = "ABC-1" + " " * 1000 + "more"
     assert extract_issue_keys([text], rules) == ()
+    assert extract_issue_keys([text.encode("ascii")], rules) == ()
+    # Within reach of the cut (the limit plus the length of a key), the text's
+    # real end is seen.
+    assert extract_issue_keys(["ABC-1" + " " * 500], rules) == ("ABC-1",)
+    assert extract_issue_keys([b"ABC-1" + b" " * 500], rules) == ("ABC-1",)
+
+
+def test_custom_pattern_gives_each_key_once_per_text() -> None:
+    rules = IssueKeyRules(pattern=r"[A-Z]+-[0-9]+")
+    assert list(rules.keys_in("ABC-1 ABC-1 DEF-2 ABC-1")) == ["ABC-1", "DEF-2"]
 
 
 def test_default_key_pattern_spells_the_built_in_rule() -> None:
@@ -444,7 +476,7 @@ def test_wrong_argument_is_a_config_error_naming_it(arguments: dict[str, Any], n
 
 def test_arguments_are_keyword_only() -> None:
     with pytest.raises(TypeError):
-        IssueKeyRules(r"[A-Z]+-[0-9]+")  # type: ignore[misc]
+        IssueKeyRules(r"[A-Z]+-[0-9]+")  # type: ignore[call-arg]
 
 
 def test_rules_are_frozen_comparable_values() -> None:
@@ -508,6 +540,15 @@ def test_property_entries_that_are_not_keys_are_reported_with_a_reason() -> None
         assert "ABC-123" in rejected.reason  # shows what is expected
 
 
+def test_rejection_reason_explains_ignored_and_projects() -> None:
+    assert DEFAULT_RULES.rejection_reason("ABC-1") is None
+    assert "ignored" in (DEFAULT_RULES.rejection_reason("cve-1") or "")
+    rules = IssueKeyRules(projects={"ABC"})
+    assert rules.rejection_reason("DEF-1") == "project DEF is not one of the allowed projects"
+    assert rules.entry_rejection_reason("ABC-01") is not None
+    assert rules.entry_rejection_reason("ABC-1") is None
+
+
 def test_property_applies_ignored_and_projects_with_reasons() -> None:
     parsed = parse_issue_keys_property("CVE-2021 ABC-1")
     assert parsed.keys == ("ABC-1",)
@@ -540,6 +581,13 @@ def test_property_keys_beyond_the_cap_are_reported() -> None:
     assert parsed.keys == tuple(entries[:100])
     assert [rejected.entry for rejected in parsed.rejected] == entries[100:]
     assert all("100" in rejected.reason for rejected in parsed.rejected)
+
+
+def test_property_repeat_of_a_kept_key_is_not_reported_past_the_cap() -> None:
+    entries = numbered_keys(100)
+    parsed = parse_issue_keys_property([*entries, entries[0], "LATE-1"])
+    assert parsed.keys == tuple(entries)
+    assert [rejected.entry for rejected in parsed.rejected] == ["LATE-1"]
 
 
 @pytest.mark.parametrize(
@@ -649,8 +697,8 @@ def test_key_between_boundaries_in_any_text_is_found(
     assert key in extract_issue_keys([f"{prefix}{before}{key}"])  # at the end
 
 
-@given(st.one_of(key_like_text, st.text(max_size=60)), st.booleans())
-def test_scanner_agrees_with_the_documented_pattern(text: str, ignore_case: bool) -> None:
+@given(st.one_of(key_like_text, st.text(max_size=60)))
+def test_scanner_agrees_with_the_documented_pattern(text: str) -> None:
     # Without filters, the built-in rule and its regular expression agree.
     scanner = IssueKeyRules(ignored=frozenset())
     reference = IssueKeyRules(pattern=DEFAULT_KEY_PATTERN, ignored=frozenset())

@@ -1,0 +1,284 @@
+"""Builds -> Jira BuildData: result mapping, keys, fields, and the contract's limits."""
+
+from __future__ import annotations
+
+import string
+
+from buildbot.process.results import (
+    CANCELLED,
+    EXCEPTION,
+    FAILURE,
+    RETRY,
+    SKIPPED,
+    SUCCESS,
+    WARNINGS,
+)
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from twisted.trial import unittest
+
+from buildbot_jira.contract import entity_schema, validation_errors
+from buildbot_jira.keys import IssueKeyRules
+from buildbot_jira.mapping import (
+    DEFAULT_RESULT_STATES,
+    BuildMapping,
+    BuildSnapshot,
+    Skip,
+    SourceStamp,
+    branch_uri,
+    build_test_info,
+    default_pipeline_id,
+    final_state,
+    instance_name,
+)
+from buildbot_jira.model import BuildData, SequenceNumbers, TestInfo, clip, iso_timestamp
+
+
+def snapshot(**fields: object) -> BuildSnapshot:
+    values: dict = {
+        "buildid": 10,
+        "number": 7,
+        "builderid": 2,
+        "builder_name": "app",
+        "masterid": 1,
+        "url": "http://ci.example.com/#/builders/2/builds/7",
+        "state_string": "build successful",
+        "results": SUCCESS,
+        "complete": True,
+        "sourcestamps": (
+            SourceStamp(
+                codebase="",
+                repository="https://github.com/org/app.git",
+                branch="feature/PROJ-123-login",
+                revision="0123456789abcdef",
+            ),
+        ),
+        "change_comments": ("PROJ-124: fix the login",),
+    }
+    values.update(fields)
+    return BuildSnapshot(**values)
+
+
+def build_data(snap: BuildSnapshot, mapping: BuildMapping | None = None) -> BuildData | Skip:
+    mapping = mapping or BuildMapping()
+    return mapping.build_data(
+        snap,
+        keys=mapping.issue_keys(snap).keys,
+        pipeline_id="ci.example.com/app",
+        update_sequence_number=1234,
+        last_updated=iso_timestamp(1_700_000_000.5),
+    )
+
+
+class ResultMappingTests(unittest.TestCase):
+    def test_every_buildbot_result(self) -> None:
+        expected = {
+            SUCCESS: "successful",
+            WARNINGS: "successful",
+            FAILURE: "failed",
+            EXCEPTION: "failed",
+            CANCELLED: "cancelled",
+            SKIPPED: None,
+            RETRY: None,
+        }
+        for result, state in expected.items():
+            self.assertEqual(final_state(result), state, result)
+        self.assertEqual(final_state(None), "in_progress")
+
+    def test_warnings_can_be_mapped_to_failed(self) -> None:
+        states = {**DEFAULT_RESULT_STATES, "warnings": "failed"}
+        self.assertEqual(final_state(WARNINGS, states), "failed")
+
+    def test_running_build_is_in_progress(self) -> None:
+        data = build_data(snapshot(complete=False, results=None))
+        assert isinstance(data, BuildData)
+        self.assertEqual(data.state, "in_progress")
+
+    def test_skipped_and_retried_builds_send_nothing(self) -> None:
+        for result in (SKIPPED, RETRY):
+            data = build_data(snapshot(results=result))
+            self.assertIsInstance(data, Skip)
+            assert isinstance(data, Skip)
+            self.assertIn("not reported", data.reason)
+
+
+class FieldTests(unittest.TestCase):
+    def test_fields_of_a_finished_build(self) -> None:
+        data = build_data(snapshot())
+        assert isinstance(data, BuildData)
+        payload = data.to_json()
+        self.assertEqual(payload["issueKeys"], ["PROJ-123", "PROJ-124"])
+        self.assertEqual(payload["displayName"], "app #7")
+        self.assertEqual(payload["buildNumber"], 7)
+        self.assertEqual(payload["description"], "build successful")
+        self.assertEqual(payload["label"], "feature/PROJ-123-login @ 0123456789ab")
+        self.assertEqual(payload["lastUpdated"], "2023-11-14T22:13:20.500Z")
+        self.assertEqual(
+            payload["references"],
+            [
+                {
+                    "commit": {
+                        "id": "0123456789abcdef",
+                        "repositoryUri": "https://github.com/org/app.git",
+                    },
+                    "ref": {
+                        "name": "feature/PROJ-123-login",
+                        "uri": "https://github.com/org/app/tree/feature/PROJ-123-login",
+                    },
+                }
+            ],
+        )
+        self.assertNotIn("testInfo", payload)
+        self.assertEqual(validation_errors(entity_schema("builds"), payload), [])
+
+    def test_no_keys_is_a_skip_with_a_reason(self) -> None:
+        data = build_data(snapshot(sourcestamps=(SourceStamp(branch="main"),), change_comments=()))
+        self.assertIsInstance(data, Skip)
+        assert isinstance(data, Skip)
+        self.assertIn("no Jira issue keys", data.reason)
+
+    def test_explicit_property_keys_come_after_branch_keys(self) -> None:
+        snap = snapshot(properties={"jira_issue_keys": "ABC-1, ABC-2"}, change_comments=())
+        keys = BuildMapping().issue_keys(snap)
+        self.assertEqual(keys.keys, ("PROJ-123", "ABC-1", "ABC-2"))
+
+    def test_wrong_property_type_is_noted_not_fatal(self) -> None:
+        snap = snapshot(properties={"jira_issue_keys": {"a": 1}})
+        keys = BuildMapping().issue_keys(snap)
+        self.assertEqual(keys.keys, ("PROJ-123", "PROJ-124"))
+        self.assertTrue(any("jira_issue_keys" in note for note in keys.notes))
+
+    def test_pull_request_title_property_names_issues(self) -> None:
+        snap = snapshot(
+            sourcestamps=(SourceStamp(branch="refs/pull/12/merge"),),
+            change_comments=(),
+            properties={"github.title": "DEMO-5 Faster login"},
+        )
+        self.assertEqual(BuildMapping().issue_keys(snap).keys, ("DEMO-5",))
+
+    def test_thousands_of_keys_are_capped_at_100_branch_first(self) -> None:
+        message = " ".join(f"MSG-{n}" for n in range(1, 5001))
+        snap = snapshot(change_comments=(message,))
+        keys = BuildMapping().issue_keys(snap)
+        self.assertEqual(len(keys.keys), 100)
+        self.assertEqual(keys.keys[0], "PROJ-123")
+        data = build_data(snap)
+        assert isinstance(data, BuildData)
+        self.assertEqual(validation_errors(entity_schema("builds"), data.to_json()), [])
+
+    def test_test_counts_from_sets_and_properties(self) -> None:
+        self.assertIsNone(build_test_info(snapshot()))
+        from_sets = snapshot(test_counts=TestInfo(passed=5, failed=1))
+        self.assertEqual(build_test_info(from_sets), TestInfo(passed=5, failed=1))
+        both = snapshot(
+            test_counts=TestInfo(passed=5, failed=1),
+            properties={"tests_failed": "3", "tests_skipped": 2},
+        )
+        self.assertEqual(build_test_info(both), TestInfo(passed=5, failed=3, skipped=2))
+        junk = snapshot(properties={"tests_passed": "many", "tests_failed": True})
+        self.assertIsNone(build_test_info(junk))
+
+    def test_references_are_at_most_five(self) -> None:
+        stamps = tuple(
+            SourceStamp(codebase=f"c{n}", repository=f"r{n}", branch="PROJ-1", revision=f"{n:040x}")
+            for n in range(8)
+        )
+        data = build_data(snapshot(sourcestamps=stamps))
+        assert isinstance(data, BuildData)
+        self.assertEqual(len(data.to_json()["references"]), 5)
+
+
+class PipelineIdTests(unittest.TestCase):
+    def test_pipeline_id_is_instance_and_builder(self) -> None:
+        self.assertEqual(instance_name("https://ci.example.com/"), "ci.example.com")
+        self.assertEqual(instance_name("http://ci.example.com:8010/bb/"), "ci.example.com:8010/bb")
+        self.assertEqual(default_pipeline_id("ci.example.com", "app"), "ci.example.com/app")
+
+    def test_long_pipeline_ids_stay_unique_within_255(self) -> None:
+        a = default_pipeline_id("ci", "x" * 300 + "a")
+        b = default_pipeline_id("ci", "x" * 300 + "b")
+        self.assertLessEqual(len(a), 255)
+        self.assertNotEqual(a, b)
+        self.assertEqual(a, default_pipeline_id("ci", "x" * 300 + "a"))
+
+    def test_branch_uri(self) -> None:
+        self.assertEqual(
+            branch_uri("https://gitlab.com/g/p.git", "refs/heads/main"),
+            "https://gitlab.com/g/p/tree/main",
+        )
+        self.assertEqual(branch_uri("/srv/git/app", "dev"), "/srv/git/app#dev")
+
+
+class SequenceTests(unittest.TestCase):
+    def test_numbers_are_milliseconds_and_strictly_increase(self) -> None:
+        numbers = SequenceNumbers()
+        first = numbers.next(1000.0)
+        self.assertEqual(first, 1_000_000)
+        same_millisecond = [numbers.next(1000.0) for _ in range(5)]
+        self.assertEqual(same_millisecond, [1_000_001 + n for n in range(5)])
+        self.assertEqual(numbers.next(999.0), 1_000_006)  # the clock went back
+        self.assertEqual(numbers.next(2000.0), 2_000_000)
+
+
+class ClipTests(unittest.TestCase):
+    def test_clip_marks_the_cut_and_removes_control_characters(self) -> None:
+        self.assertEqual(clip("a\x00b\nc"), "a b c")
+        self.assertEqual(len(clip("x" * 1000)), 255)
+        self.assertTrue(clip("x" * 1000).endswith("\u2026"))
+        self.assertEqual(clip("\udcff"), "?")
+
+
+printable_branch = st.text(alphabet=string.ascii_letters + string.digits + "/-_.", max_size=300)
+
+
+class PropertyBasedTests(unittest.TestCase):
+    @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+    @given(
+        branch=st.one_of(st.none(), printable_branch, st.text(max_size=2000)),
+        comments=st.lists(st.text(max_size=3000), max_size=4),
+        key_in_branch=st.booleans(),
+        state_string=st.text(max_size=600),
+        builder_name=st.text(min_size=1, max_size=400),
+        revision=st.one_of(st.none(), st.text(max_size=300)),
+        repository=st.text(max_size=2500),
+        number=st.integers(min_value=0, max_value=2**40),
+        results=st.sampled_from([None, SUCCESS, WARNINGS, FAILURE, EXCEPTION, CANCELLED]),
+        passed=st.integers(min_value=0, max_value=10**9),
+    )
+    def test_every_payload_validates_against_the_contract(
+        self,
+        branch: str | None,
+        comments: list[str],
+        key_in_branch: bool,
+        state_string: str,
+        builder_name: str,
+        revision: str | None,
+        repository: str,
+        number: int,
+        results: int | None,
+        passed: int,
+    ) -> None:
+        if key_in_branch:
+            branch = f"{branch or ''}/PROJ-1"
+        snap = snapshot(
+            number=number,
+            builder_name=builder_name,
+            state_string=state_string,
+            results=results,
+            complete=results is not None,
+            sourcestamps=(SourceStamp(repository=repository, branch=branch, revision=revision),),
+            change_comments=tuple(comments),
+            properties={"tests_passed": passed},
+        )
+        mapping = BuildMapping(rules=IssueKeyRules())
+        data = mapping.build_data(
+            snap,
+            keys=mapping.issue_keys(snap).keys,
+            pipeline_id=default_pipeline_id("ci.example.com", builder_name),
+            update_sequence_number=number + 1,
+            last_updated=iso_timestamp(0),
+        )
+        if isinstance(data, Skip):
+            self.assertFalse(mapping.issue_keys(snap).keys)
+            return
+        self.assertEqual(validation_errors(entity_schema("builds"), data.to_json()), [])
