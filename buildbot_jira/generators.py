@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import datetime
 import re
-from collections.abc import Collection, Sequence
+from collections.abc import Callable, Collection, Sequence
 from typing import Any
 
 import attrs
@@ -20,7 +20,7 @@ from twisted.internet import defer
 from buildbot_jira.mapping import BuildSnapshot, SourceStamp
 from buildbot_jira.model import TestInfo
 
-__all__ = ["BuildEvent", "JiraEventGenerator", "fetch_snapshot", "matches_any"]
+__all__ = ["BuildEvent", "JiraEventGenerator", "epoch", "fetch_snapshot", "matches_any"]
 
 
 @attrs.frozen
@@ -59,7 +59,9 @@ class JiraEventGenerator:
     :param builders: builder names (or compiled patterns) to report; None: all.
     :param branches: branch names (or compiled patterns); a build is reported
         when any of its sourcestamps is on one of them. None: all.
-    :param step_events: the step events wanted too (``"started"``, ``"finished"``).
+    :param step_events: the step events wanted too (``"updated"``, ``"finished"``).
+    :param step_filter: which step events are worth reading the build for
+        (called with the event and the step's data); None: all.
     """
 
     def __init__(
@@ -68,9 +70,11 @@ class JiraEventGenerator:
         builders: Collection[str | re.Pattern[str]] | None = None,
         branches: Collection[str | re.Pattern[str]] | None = None,
         step_events: Sequence[str] = (),
+        step_filter: Callable[[str, dict[str, Any]], bool] | None = None,
     ) -> None:
         self.builders = builders
         self.branches = branches
+        self.step_filter = step_filter
         self.wanted_event_keys = [("builds", None, "new"), ("builds", None, "finished")]
         self.wanted_event_keys += [("steps", None, event) for event in step_events]
 
@@ -93,6 +97,8 @@ class JiraEventGenerator:
         kind, event = key[0], key[-1]
         step = None
         if kind == "steps":
+            if self.step_filter is not None and not self.step_filter(event, message):
+                return None
             step = message
             build = await master.data.get(("builds", message["buildid"]))
         else:
@@ -112,7 +118,8 @@ class JiraEventGenerator:
         return BuildEvent(kind=kind, event=event, snapshot=snapshot, step=step)
 
 
-def _epoch(value: object) -> float | None:
+def epoch(value: object) -> float | None:
+    """Seconds since the epoch from Buildbot's datetimes (or numbers)."""
     if isinstance(value, datetime.datetime):
         return value.timestamp()
     if isinstance(value, int | float):
@@ -147,8 +154,8 @@ async def fetch_snapshot(master: Any, build: dict[str, Any], builder_name: str) 
         state_string=build.get("state_string") or "",
         results=build.get("results"),
         complete=bool(build.get("complete")),
-        started_at=_epoch(build.get("started_at")),
-        complete_at=_epoch(build.get("complete_at")),
+        started_at=epoch(build.get("started_at")),
+        complete_at=epoch(build.get("complete_at")),
         properties={name: value for name, (value, _source) in properties.items()},
         sourcestamps=sourcestamps,
         change_comments=tuple(c.get("comments") or "" for c in changes),

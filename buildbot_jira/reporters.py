@@ -9,6 +9,7 @@ can slow a build down or fail it.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
@@ -22,6 +23,13 @@ from twisted.logger import Logger
 
 from buildbot_jira import connection
 from buildbot_jira.client import RetryPolicy
+from buildbot_jira.deployments import (
+    DEFAULT_DEPLOYMENT_STATES,
+    DeploymentMapping,
+    DeploymentTarget,
+    guess_environment_type,
+    step_target_fields,
+)
 from buildbot_jira.errors import JiraConfigError
 from buildbot_jira.generators import BuildEvent, JiraEventGenerator
 from buildbot_jira.mapping import (
@@ -33,18 +41,27 @@ from buildbot_jira.mapping import (
     default_pipeline_id,
     instance_name,
 )
-from buildbot_jira.model import BUILD_STATES, SequenceNumbers, TestInfo, iso_timestamp
+from buildbot_jira.model import (
+    BUILD_STATES,
+    DEPLOYMENT_STATES,
+    ENVIRONMENT_TYPES,
+    SequenceNumbers,
+    TestInfo,
+    iso_timestamp,
+)
 from buildbot_jira.options import (
     SHARED_ARGUMENTS,
     SiteOptions,
+    check_flag,
     check_number,
+    check_renderable,
     refuse_unknown,
     take,
     take_options,
 )
 from buildbot_jira.outbox import Outbox, StateStore, Update
 
-__all__ = ["JiraBuildReporter", "JiraReporterBase"]
+__all__ = ["JiraBuildReporter", "JiraDeploymentReporter", "JiraReporterBase"]
 
 log = Logger()
 
@@ -63,6 +80,7 @@ class JiraReporterBase(ReporterBase):
     own_arguments: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
+        self.mapping = BuildMapping()
         self.options: SiteOptions | None = None
         self.outbox: Outbox | None = None
         self._connection: connection.JiraConnection | None = None
@@ -292,7 +310,6 @@ class JiraBuildReporter(JiraReporterBase):
     own_arguments = ("result_states", "test_update_interval")
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
-        self.mapping = BuildMapping()
         self.test_update_interval = 5.0
         self._finished: dict[int, None] = {}
         self._last_tests: dict[int, tuple[float, TestInfo | None]] = {}
@@ -426,3 +443,259 @@ class JiraBuildReporter(JiraReporterBase):
             return
         fresh = await fetch_snapshot(self.master, build, snapshot.builder_name)
         await self.send_build(fresh)
+
+
+def _environment_types(value: object, argument: str) -> dict[str | re.Pattern[str], str]:
+    if not isinstance(value, Mapping):
+        raise JiraConfigError(
+            f"{argument} must be a dict of environment name (or re.compile() pattern) to "
+            f"Jira environment type, not {value!r}"
+        )
+    for name, kind in value.items():
+        if not isinstance(name, str | re.Pattern):
+            raise JiraConfigError(f"{argument}: {name!r} is not a name or a compiled pattern")
+        if kind not in ENVIRONMENT_TYPES:
+            raise JiraConfigError(
+                f"{argument}: {kind!r} is not a Jira environment type; use one of "
+                f"{', '.join(sorted(ENVIRONMENT_TYPES))}"
+            )
+    return dict(value)
+
+
+def _deployment_states(value: object, argument: str) -> Mapping[str, str | None]:
+    if not isinstance(value, Mapping):
+        raise JiraConfigError(f"{argument} must be a dict of Buildbot result name to Jira state")
+    states = dict(DEFAULT_DEPLOYMENT_STATES)
+    for name, state in value.items():
+        if name not in Results:
+            raise JiraConfigError(
+                f"{argument}: {name!r} is not a Buildbot result; use one of {', '.join(Results)}"
+            )
+        if state is not None and state not in DEPLOYMENT_STATES:
+            raise JiraConfigError(
+                f"{argument}: {state!r} is not a Jira deployment state; use one of "
+                f"{', '.join(sorted(DEPLOYMENT_STATES))}, or None to send nothing"
+            )
+        states[name] = state
+    return states
+
+
+def _step_pattern(value: object, argument: str) -> re.Pattern[str] | None:
+    if value is None:
+        return None
+    if isinstance(value, re.Pattern):
+        return value
+    if not isinstance(value, str) or not value:
+        raise JiraConfigError(f"{argument} must be a regular expression string, not {value!r}")
+    try:
+        return re.compile(value)
+    except re.error as problem:
+        raise JiraConfigError(
+            f"{argument} {value!r} is not a valid regular expression: {problem}"
+        ) from None
+
+
+def _service_ids(value: object, argument: str) -> tuple[str, ...]:
+    if isinstance(value, str) or not isinstance(value, list | tuple):
+        raise JiraConfigError(f"{argument} must be a list of Jira service IDs, not {value!r}")
+    for item in value:
+        if not isinstance(item, str) or not item:
+            raise JiraConfigError(f"{argument} must hold non-empty strings, not {item!r}")
+    return tuple(value)
+
+
+class JiraDeploymentReporter(JiraReporterBase):
+    """Reports deployments to Jira's deployments API.
+
+    Builder level (no ``step_pattern``): each build of the reported builders
+    is a deployment to ``environment_id``. Step level: each step whose name
+    matches ``step_pattern`` is a deployment, to the environment its
+    ``environment`` group names (or ``environment_id``). See the README for
+    every argument.
+    """
+
+    step_events = ("updated", "finished")
+    own_arguments = (
+        "environment_id",
+        "environment_name",
+        "environment_type",
+        "environment_types",
+        "service_ids",
+        "enable_gating",
+        "step_pattern",
+        "result_states",
+    )
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        self.deployment_mapping = DeploymentMapping()
+        self._started_steps: dict[int, None] = {}
+        super().__init__(*args, **kwargs)
+
+    def _parse_own(self, options: dict[str, Any]) -> None:
+        self._step_pattern = take(options, "step_pattern", None, _step_pattern)
+        required = self._step_pattern is None or "environment" not in self._step_pattern.groupindex
+        self._environment_id = take(
+            options, "environment_id", None, lambda v, a: check_renderable(v, a, required=required)
+        )
+        if required and self._environment_id is None:
+            raise JiraConfigError(
+                "environment_id is required (or a step_pattern with an (?P<environment>...) group)"
+            )
+        self._environment_name = take(options, "environment_name", None, check_renderable)
+        self._environment_type = take(options, "environment_type", None, check_renderable)
+        no_types: dict[str | re.Pattern[str], str] = {}
+        self._environment_types = take(options, "environment_types", no_types, _environment_types)
+        no_services: tuple[str, ...] = ()
+        self._service_ids = take(options, "service_ids", no_services, _service_ids)
+        self._gating = take(options, "enable_gating", False, check_flag)
+        self._deployment_states = take(
+            options, "result_states", DEFAULT_DEPLOYMENT_STATES, _deployment_states
+        )
+
+    def _generator(self, options: SiteOptions) -> JiraEventGenerator:
+        return JiraEventGenerator(
+            builders=options.builders,
+            branches=options.branches,
+            step_events=self.step_events if self._step_pattern is not None else (),
+            step_filter=self._wants_step_event,
+        )
+
+    async def _reconfigure(
+        self, site: object, client_id: object, client_secret: object, options: dict[str, Any]
+    ) -> None:
+        await super()._reconfigure(site, client_id, client_secret, options)
+        assert self.options is not None
+        self.mapping = BuildMapping(
+            rules=self.options.key_rules,
+            issue_keys_property=self.options.issue_keys_property,
+            text_properties=self.options.issue_key_properties,
+        )
+        self.deployment_mapping = DeploymentMapping(
+            result_states=self._deployment_states,
+            service_ids=self._service_ids,
+            gating=self._gating,
+        )
+
+    def _wants_step_event(self, event: str, step: dict[str, Any]) -> bool:
+        """Only matching steps; ``updated`` only once the step really runs."""
+        pattern = self._step_pattern
+        if pattern is None or not pattern.search(step.get("name") or ""):
+            return False
+        if event == "finished":
+            return True
+        # A step that is skipped never acquires its locks: waiting for that
+        # tells a running deployment from one that will not happen.
+        return (
+            step.get("locks_acquired_at") is not None
+            and not step.get("complete")
+            and step["stepid"] not in self._started_steps
+        )
+
+    async def report(self, event: BuildEvent) -> None:
+        """Send the deployment's state for a build or step event."""
+        snapshot = event.snapshot
+        if self._step_pattern is None:
+            if event.kind == "builds":
+                await self._send(snapshot, await self._builder_target(snapshot))
+            return
+        if event.kind != "steps" or event.step is None:
+            return
+        step = event.step
+        if event.event == "updated":
+            if step["stepid"] in self._started_steps:
+                return
+            self._started_steps[step["stepid"]] = None
+            while len(self._started_steps) > 10_000:
+                del self._started_steps[next(iter(self._started_steps))]
+        target = await self._step_target(snapshot, step)
+        if target is not None:
+            await self._send(snapshot, target)
+
+    async def _environment(
+        self, snapshot: BuildSnapshot, environment_id: str
+    ) -> tuple[str, str, str]:
+        name = await self._render(self._environment_name, snapshot) or environment_id
+        kind = await self._render(self._environment_type, snapshot)
+        if kind is None:
+            kind = guess_environment_type(name, self._environment_types)
+        elif kind not in ENVIRONMENT_TYPES:
+            log.warn(
+                "{reporter}: environment_type {kind!r} is not a Jira environment type; "
+                "sent as 'unmapped'",
+                reporter=self.name,
+                kind=kind,
+            )
+            kind = "unmapped"
+        return environment_id, name, kind
+
+    async def _builder_target(self, snapshot: BuildSnapshot) -> DeploymentTarget | None:
+        environment_id = await self._render(self._environment_id, snapshot)
+        if not environment_id:
+            self._debug("{build}: environment_id rendered empty", build=snapshot.url)
+            return None
+        environment_id, name, kind = await self._environment(snapshot, environment_id)
+        return DeploymentTarget(
+            environment_id=environment_id, environment_name=name, environment_type=kind
+        )
+
+    async def _step_target(
+        self, snapshot: BuildSnapshot, step: dict[str, Any]
+    ) -> DeploymentTarget | None:
+        assert self._step_pattern is not None
+        match = self._step_pattern.search(step.get("name") or "")
+        if match is None:
+            return None
+        environment_id = match.groupdict().get("environment")
+        if not environment_id:
+            environment_id = await self._render(self._environment_id, snapshot)
+        if not environment_id:
+            return None
+        environment_id, name, kind = await self._environment(snapshot, environment_id)
+        if name == environment_id and self._environment_name is None:
+            name = environment_id
+        return DeploymentTarget(
+            environment_id=environment_id,
+            environment_name=name,
+            environment_type=kind,
+            **step_target_fields(step),
+        )
+
+    async def _send(self, snapshot: BuildSnapshot, target: DeploymentTarget | None) -> None:
+        if target is None:
+            return
+        keys = self.mapping.issue_keys(snapshot)
+        for note in keys.notes:
+            log.warn(
+                "{reporter}: build {build}: {note}",
+                reporter=self.name,
+                build=snapshot.url,
+                note=note,
+            )
+        pipeline_id = await self.pipeline_id(snapshot)
+        data = self.deployment_mapping.deployment_data(
+            snapshot,
+            target,
+            keys=keys.keys,
+            pipeline_id=pipeline_id,
+            pipeline_name=snapshot.builder_name,
+            update_sequence_number=self.next_sequence(),
+            last_updated=iso_timestamp(self.now()),
+            display_name=await self._render(
+                self.options.display_name if self.options else None, snapshot
+            ),
+            label=await self._render(self.options.label if self.options else None, snapshot),
+        )
+        context = f"{snapshot.builder_name} #{snapshot.number} to {target.environment_id}"
+        if isinstance(data, Skip):
+            self._debug("{what} is not sent: {reason}", what=context, reason=data.reason)
+            return
+        self.enqueue(
+            Update(
+                entity="deployments",
+                key=data.key,
+                payload=data.to_json(),
+                sequence=data.update_sequence_number,
+                final=data.state != "in_progress",
+                context=context,
+            )
+        )
