@@ -151,7 +151,6 @@ def _check_entity(entity: str) -> None:
         raise ValueError(f"unknown entity type {entity!r}: expected one of {ENTITY_TYPES}")
 
 
-@functools.cache
 def request_schema(entity: EntityType) -> Mapping[str, Any]:
     """The schema of the body of ``entity``'s bulk POST.
 
@@ -159,6 +158,11 @@ def request_schema(entity: EntityType) -> Mapping[str, Any]:
     with it): treat it as read-only, and ``copy.deepcopy`` it to change it.
     """
     _check_entity(entity)
+    return _request_schema(entity)
+
+
+@functools.cache
+def _request_schema(entity: EntityType) -> Mapping[str, Any]:
     schema = copy.deepcopy(_shipped(f"{entity}.json"))
     if entity == "deployments":
         items = schema["properties"]["deployments"]["items"]
@@ -167,7 +171,6 @@ def request_schema(entity: EntityType) -> Mapping[str, Any]:
     return schema
 
 
-@functools.cache
 def entity_schema(entity: EntityType) -> Mapping[str, Any]:
     """The schema of one entity of ``entity``'s bulk request.
 
@@ -179,7 +182,6 @@ def entity_schema(entity: EntityType) -> Mapping[str, Any]:
     return schema
 
 
-@functools.cache
 def envelope_schema(entity: EntityType) -> Mapping[str, Any]:
     """The part of the request schema that holds for the request as a whole.
 
@@ -187,6 +189,12 @@ def envelope_schema(entity: EntityType) -> Mapping[str, Any]:
     Jira answers 400 to a request that fails it, whereas an entity that fails
     :func:`entity_schema` is only rejected on its own (202). Shared and cached.
     """
+    _check_entity(entity)
+    return _envelope_schema(entity)
+
+
+@functools.cache
+def _envelope_schema(entity: EntityType) -> Mapping[str, Any]:
     schema = copy.deepcopy(dict(request_schema(entity)))
     schema["properties"][ENTITY_LISTS[entity]]["items"] = {"type": "object"}
     if entity == "devinfo":
@@ -202,7 +210,6 @@ def envelope_schema(entity: EntityType) -> Mapping[str, Any]:
     return schema
 
 
-@functools.cache
 def devinfo_entity_schema(kind: str) -> Mapping[str, Any]:
     """The schema of one commit, branch or pull request (``kind`` in
     :data:`DEVINFO_ENTITY_KINDS`) of a devinfo repository. Shared and cached."""
@@ -212,7 +219,6 @@ def devinfo_entity_schema(kind: str) -> Mapping[str, Any]:
     return schema
 
 
-@functools.cache
 def response_schema(entity: EntityType) -> Mapping[str, Any]:
     """The schema of the 202 answer to ``entity``'s bulk POST. Shared and cached."""
     _check_entity(entity)

@@ -360,9 +360,10 @@ class JiraSimulator:
     ``clients`` maps client IDs to secrets. ``known_projects`` lists the
     project keys whose issues exist (``None``: every project exists).
     ``permissions`` maps a client ID to the entity types (``builds``,
-    ``deployments``, ``devinfo``, ``featureflags``) it may use (``None``:
-    every client may use all). ``clock`` times token expiry, answer delays
-    and timestamps. ``max_body_bytes`` makes bigger bulk requests answer 413.
+    ``deployments``, ``devinfo``, ``featureflags``) it may use; a client
+    missing from it may use none (``None``: every client may use all).
+    ``clock`` times token expiry, answer delays and timestamps.
+    ``max_body_bytes`` makes bigger bulk requests answer 413.
     """
 
     def __init__(
@@ -388,14 +389,18 @@ class JiraSimulator:
             None if known_projects is None else frozenset(p.upper() for p in known_projects)
         )
         self.token_lifetime = token_lifetime
-        self.permissions: dict[str, frozenset[str]] | None = (
-            None
-            if permissions is None
-            else {client: frozenset(types) for client, types in permissions.items()}
-        )
+        self.permissions: dict[str, frozenset[str]] | None = None
+        if permissions is not None:
+            self.permissions = {client: frozenset(kinds) for client, kinds in permissions.items()}
+            unknown = set().union(*self.permissions.values()) - set(ENTITY_TYPES)
+            if unknown:
+                raise ValueError(
+                    f"unknown entity types {sorted(unknown)} in permissions: "
+                    f"use {', '.join(ENTITY_TYPES)}"
+                )
         self.clock = clock
         self.max_body_bytes = max_body_bytes
-        #: Seconds to wait before each answer (``/_simulator/`` aside).
+        #: Seconds to wait before each answer (``/_simulator/`` aside); see set_delay.
         self.delay: float = 0.0
 
         self.requests: list[ReceivedRequest] = []
@@ -473,6 +478,8 @@ class JiraSimulator:
         issue_keys: Callable[[Mapping[str, Any]], list[str]],
         issue_key: str,
     ) -> list[dict[str, Any]]:
+        if not self.is_known_issue(issue_key):
+            return []  # Jira links nothing to an issue that does not exist.
         wanted = issue_key.upper()
         return [e.current for e in entities if wanted in (k.upper() for k in issue_keys(e.current))]
 
@@ -540,7 +547,12 @@ class JiraSimulator:
     # -- control ------------------------------------------------------------
 
     def set_delay(self, seconds: float) -> None:
-        """Wait ``seconds`` (on ``clock``) before answering each request."""
+        """Wait ``seconds`` (on ``clock``) before answering each request.
+
+        The request is handled when it arrives; only its answer waits, as
+        when the way back is slow. So a client that gives up meanwhile may
+        still have had its data stored, as with the real service.
+        """
         if seconds < 0:
             raise ValueError(f"a delay cannot be negative, got {seconds}")
         self.delay = seconds

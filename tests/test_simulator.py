@@ -59,7 +59,7 @@ def deployment_path(pipeline: str, environment: str, sequence: int, tail: str = 
 class SimulatorTestCase(unittest.TestCase):
     """Runs a simulator on a free loopback port, with a fake clock."""
 
-    def setUp(self) -> defer.Deferred[None]:
+    def setUp(self) -> defer.Deferred[None]:  # type: ignore[override]
         self.clock = task.Clock()
         pool = HTTPConnectionPool(reactor, persistent=False)
         self.http = HTTPClient(Agent(reactor, pool=pool))
@@ -86,7 +86,7 @@ class SimulatorTestCase(unittest.TestCase):
         running: RunningSimulator | None = None,
         content_type: str = "application/json",
     ) -> Reply:
-        headers = {}
+        headers: dict[bytes | str, bytes | str] = {}
         if token is not None:
             headers["Authorization"] = f"Bearer {token}"
         if body is not None:
@@ -98,22 +98,21 @@ class SimulatorTestCase(unittest.TestCase):
         raw = await response.content()
         return Reply(
             response.code,
-            {
-                k.decode().lower(): v[0].decode()
-                for k, v in response.headers.getAllRawHeaders()
-            },
+            {k.decode().lower(): v[0].decode() for k, v in response.headers.getAllRawHeaders()},
             json.loads(raw) if raw else None,
         )
 
     async def token(self, running: RunningSimulator | None = None, **changes: str) -> str:
-        reply = await self.request("POST", "/oauth/token", {**CREDENTIALS, **changes},
-                                   running=running)
+        reply = await self.request(
+            "POST", "/oauth/token", {**CREDENTIALS, **changes}, running=running
+        )
         self.assertEqual(reply.status, 200, reply.body)
         return str(reply.body["access_token"])
 
     async def post_builds(self, *builds: dict[str, Any], token: str | None = None) -> Reply:
-        return await self.request("POST", BUILDS, {"builds": list(builds)},
-                                  token=token or await self.token())
+        return await self.request(
+            "POST", BUILDS, {"builds": list(builds)}, token=token or await self.token()
+        )
 
 
 def run(coroutine_function: Any) -> Any:
@@ -135,8 +134,9 @@ class TokenTests(SimulatorTestCase):
         self.assertEqual(reply.body["token_type"], "Bearer")
         self.assertEqual(reply.body["expires_in"], 3600)
         self.assertIn("write:build:jira-software", reply.body["scope"])
-        self.assertEqual([t.access_token for t in self.simulator.issued_tokens],
-                         [reply.body["access_token"]])
+        self.assertEqual(
+            [t.access_token for t in self.simulator.issued_tokens], [reply.body["access_token"]]
+        )
         self.assertEqual(self.simulator.token_requests, 1)
 
     @run
@@ -145,8 +145,9 @@ class TokenTests(SimulatorTestCase):
             "POST", "/oauth/token", {**CREDENTIALS, "client_secret": "wrong"}
         )
         self.assertEqual(reply.status, 401)
-        self.assertEqual(reply.body, {"error": "access_denied",
-                                      "error_description": "Unauthorized"})
+        self.assertEqual(
+            reply.body, {"error": "access_denied", "error_description": "Unauthorized"}
+        )
         self.assertEqual(self.simulator.issued_tokens, [])
 
     @run
@@ -172,24 +173,30 @@ class TokenTests(SimulatorTestCase):
 
     @run
     async def test_token_expires_by_the_clock(self) -> None:
-        simulator, running = await self.start(token_lifetime=60)
+        _, running = await self.start(token_lifetime=60)
         token = await self.token(running)
         path = BUILDS
-        ok = await self.request("POST", path, {"builds": [valid_build()]}, token=token,
-                                running=running)
+        ok = await self.request(
+            "POST", path, {"builds": [valid_build()]}, token=token, running=running
+        )
         self.assertEqual(ok.status, 202)
         self.clock.advance(59)
-        still = await self.request("GET", "/jira/builds/0.1/cloud/"
-                                   f"{DEFAULT_CLOUD_ID}/pipelines/main-ci/builds/42",
-                                   token=token, running=running)
+        still = await self.request(
+            "GET",
+            f"/jira/builds/0.1/cloud/{DEFAULT_CLOUD_ID}/pipelines/main-ci/builds/42",
+            token=token,
+            running=running,
+        )
         self.assertEqual(still.status, 200)
         self.clock.advance(1)
-        expired = await self.request("POST", path, {"builds": [valid_build()]}, token=token,
-                                     running=running)
+        expired = await self.request(
+            "POST", path, {"builds": [valid_build()]}, token=token, running=running
+        )
         self.assertEqual(expired.status, 401)
         fresh = await self.token(running)
-        again = await self.request("POST", path, {"builds": [valid_build()]}, token=fresh,
-                                   running=running)
+        again = await self.request(
+            "POST", path, {"builds": [valid_build()]}, token=fresh, running=running
+        )
         self.assertEqual(again.status, 202)
 
     @run
@@ -243,21 +250,37 @@ class GatewayTests(SimulatorTestCase):
 
     @run
     async def test_client_without_permission_is_403(self) -> None:
-        simulator, running = await self.start(
-            permissions={DEFAULT_CLIENT_ID: ["deployments"]}
-        )
+        simulator, running = await self.start(permissions={DEFAULT_CLIENT_ID: ["deployments"]})
         token = await self.token(running)
-        refused = await self.request("POST", BUILDS, {"builds": [valid_build()]}, token=token,
-                                     running=running)
+        refused = await self.request(
+            "POST", BUILDS, {"builds": [valid_build()]}, token=token, running=running
+        )
         self.assertEqual(refused.status, 403)
         self.assertEqual(len(refused.body), 1)
         self.assertIn("builds", refused.body[0]["message"])
         allowed = await self.request(
-            "POST", DEPLOYMENTS, {"deployments": [valid_deployment()]}, token=token,
+            "POST",
+            DEPLOYMENTS,
+            {"deployments": [valid_deployment()]},
+            token=token,
             running=running,
         )
         self.assertEqual(allowed.status, 202)
         self.assertEqual(simulator.builds, {})
+
+    @run
+    async def test_a_request_over_the_size_limit_is_413(self) -> None:
+        simulator, running = await self.start(max_body_bytes=2000)
+        token = await self.token(running)
+        builds = {"builds": [valid_build(buildNumber=n) for n in range(10)]}
+        reply = await self.request("POST", BUILDS, builds, token=token, running=running)
+        self.assertEqual(reply.status, 413)
+        self.assertIn("send fewer entities", reply.body[0]["message"])
+        self.assertEqual(simulator.builds, {})
+
+    def test_permissions_must_name_entity_types(self) -> None:
+        with self.assertRaises(ValueError):
+            JiraSimulator(clock=self.clock, permissions={DEFAULT_CLIENT_ID: ["build"]})
 
     @run
     async def test_wrong_method_is_405(self) -> None:
@@ -267,8 +290,13 @@ class GatewayTests(SimulatorTestCase):
 
     @run
     async def test_bulk_needs_json_content_type(self) -> None:
-        reply = await self.request("POST", BUILDS, {"builds": [valid_build()]},
-                                   token=await self.token(), content_type="text/plain")
+        reply = await self.request(
+            "POST",
+            BUILDS,
+            {"builds": [valid_build()]},
+            token=await self.token(),
+            content_type="text/plain",
+        )
         self.assertEqual(reply.status, 415)
 
 
@@ -277,11 +305,14 @@ class BuildTests(SimulatorTestCase):
     async def test_a_valid_build_is_accepted_and_stored(self) -> None:
         reply = await self.post_builds(valid_build())
         self.assertEqual(reply.status, 202)
-        self.assertEqual(reply.body, {
-            "acceptedBuilds": [{"pipelineId": "main-ci", "buildNumber": 42}],
-            "rejectedBuilds": [],
-            "unknownIssueKeys": [],
-        })
+        self.assertEqual(
+            reply.body,
+            {
+                "acceptedBuilds": [{"pipelineId": "main-ci", "buildNumber": 42}],
+                "rejectedBuilds": [],
+                "unknownIssueKeys": [],
+            },
+        )
         self.assertEqual(
             contract.validation_errors(contract.response_schema("builds"), reply.body), []
         )
@@ -294,8 +325,10 @@ class BuildTests(SimulatorTestCase):
         pipeline = "team/app ü?#%"
         token = await self.token()
         await self.post_builds(valid_build(pipelineId=pipeline), token=token)
-        path = (f"/jira/builds/0.1/cloud/{DEFAULT_CLOUD_ID}/pipelines/"
-                f"{quote(pipeline, safe='')}/builds/42")
+        path = (
+            f"/jira/builds/0.1/cloud/{DEFAULT_CLOUD_ID}/pipelines/"
+            f"{quote(pipeline, safe='')}/builds/42"
+        )
         found = await self.request("GET", path, token=token)
         self.assertEqual((found.status, found.body["pipelineId"]), (200, pipeline))
         deleted = await self.request("DELETE", path, token=token)
@@ -305,19 +338,22 @@ class BuildTests(SimulatorTestCase):
     @run
     async def test_an_older_update_is_accepted_but_ignored(self) -> None:
         token = await self.token()
-        await self.post_builds(valid_build(updateSequenceNumber=5, state="in_progress"),
-                               token=token)
-        older = await self.post_builds(valid_build(updateSequenceNumber=3, state="failed"),
-                                       token=token)
-        self.assertEqual(older.body["acceptedBuilds"],
-                         [{"pipelineId": "main-ci", "buildNumber": 42}])
-        same = await self.post_builds(valid_build(updateSequenceNumber=5, state="failed"),
-                                      token=token)
+        await self.post_builds(
+            valid_build(updateSequenceNumber=5, state="in_progress"), token=token
+        )
+        older = await self.post_builds(
+            valid_build(updateSequenceNumber=3, state="failed"), token=token
+        )
+        self.assertEqual(
+            older.body["acceptedBuilds"], [{"pipelineId": "main-ci", "buildNumber": 42}]
+        )
+        same = await self.post_builds(
+            valid_build(updateSequenceNumber=5, state="failed"), token=token
+        )
         self.assertEqual(len(same.body["acceptedBuilds"]), 1)
         stored = self.simulator.builds[("main-ci", 42)]
         self.assertEqual(stored.current["state"], "in_progress")
-        await self.post_builds(valid_build(updateSequenceNumber=9, state="successful"),
-                               token=token)
+        await self.post_builds(valid_build(updateSequenceNumber=9, state="successful"), token=token)
         self.assertEqual(stored.current["state"], "successful")
         self.assertEqual([v["updateSequenceNumber"] for v in stored.history], [5, 9])
 
@@ -327,12 +363,18 @@ class BuildTests(SimulatorTestCase):
         del build["url"]
         reply = await self.post_builds(build, valid_build(buildNumber=43))
         self.assertEqual(reply.status, 202)
-        self.assertEqual(reply.body["rejectedBuilds"], [{
-            "key": {"pipelineId": "main-ci", "buildNumber": 42},
-            "errors": [{"message": "$: 'url' is a required property"}],
-        }])
-        self.assertEqual(reply.body["acceptedBuilds"],
-                         [{"pipelineId": "main-ci", "buildNumber": 43}])
+        self.assertEqual(
+            reply.body["rejectedBuilds"],
+            [
+                {
+                    "key": {"pipelineId": "main-ci", "buildNumber": 42},
+                    "errors": [{"message": "$: 'url' is a required property"}],
+                }
+            ],
+        )
+        self.assertEqual(
+            reply.body["acceptedBuilds"], [{"pipelineId": "main-ci", "buildNumber": 43}]
+        )
         self.assertEqual(list(self.simulator.builds), [("main-ci", 43)])
 
     @run
@@ -386,38 +428,55 @@ class BuildTests(SimulatorTestCase):
         )
         self.assertEqual(reply.body["unknownIssueKeys"], ["NOPE-1", "NOPE-2"])
         # Linked only to unknown issues: neither stored nor accepted.
-        self.assertEqual(reply.body["acceptedBuilds"], [{"pipelineId": "main-ci",
-                                                         "buildNumber": 2}])
+        self.assertEqual(
+            reply.body["acceptedBuilds"], [{"pipelineId": "main-ci", "buildNumber": 2}]
+        )
         self.assertEqual(list(self.simulator.builds), [("main-ci", 2)])
 
     @run
     async def test_every_project_is_known_when_none_is_listed(self) -> None:
         simulator, running = await self.start(known_projects=None)
         token = await self.token(running)
-        reply = await self.request("POST", BUILDS, {"builds": [valid_build(issueKeys=["ANY-9"])]},
-                                   token=token, running=running)
+        reply = await self.request(
+            "POST",
+            BUILDS,
+            {"builds": [valid_build(issueKeys=["ANY-9"])]},
+            token=token,
+            running=running,
+        )
         self.assertEqual(reply.body["unknownIssueKeys"], [])
         self.assertEqual(len(simulator.builds), 1)
 
 
 class DeploymentTests(SimulatorTestCase):
     async def post(self, *deployments: dict[str, Any], token: str | None = None) -> Reply:
-        return await self.request("POST", DEPLOYMENTS, {"deployments": list(deployments)},
-                                  token=token or await self.token())
+        return await self.request(
+            "POST",
+            DEPLOYMENTS,
+            {"deployments": list(deployments)},
+            token=token or await self.token(),
+        )
 
     @run
     async def test_associations_and_the_older_issue_keys_both_work(self) -> None:
         older = valid_deployment(deploymentSequenceNumber=1, issueKeys=["PROJ-1"])
         del older["associations"]
-        newer = valid_deployment(deploymentSequenceNumber=2, associations=[
-            {"associationType": "issueIdOrKeys", "values": ["PROJ-2"]},
-            {"associationType": "serviceIdOrKeys", "values": ["svc-1"]},
-            {"associationType": "commit", "values": [{"commitHash": "ab12", "repositoryId": "r"}]},
-        ])
+        newer = valid_deployment(
+            deploymentSequenceNumber=2,
+            associations=[
+                {"associationType": "issueIdOrKeys", "values": ["PROJ-2"]},
+                {"associationType": "serviceIdOrKeys", "values": ["svc-1"]},
+                {
+                    "associationType": "commit",
+                    "values": [{"commitHash": "ab12", "repositoryId": "r"}],
+                },
+            ],
+        )
         reply = await self.post(older, newer)
         self.assertEqual(reply.status, 202)
-        self.assertEqual([d["deploymentSequenceNumber"] for d in
-                          reply.body["acceptedDeployments"]], [1, 2])
+        self.assertEqual(
+            [d["deploymentSequenceNumber"] for d in reply.body["acceptedDeployments"]], [1, 2]
+        )
         self.assertEqual(reply.body["rejectedDeployments"], [])
         self.assertEqual(
             contract.validation_errors(contract.response_schema("deployments"), reply.body), []
@@ -427,18 +486,27 @@ class DeploymentTests(SimulatorTestCase):
 
     @run
     async def test_unknown_associations(self) -> None:
-        only_unknown = valid_deployment(deploymentSequenceNumber=1, associations=[
-            {"associationType": "issueIdOrKeys", "values": ["NOPE-1"]},
-        ])
-        mixed = valid_deployment(deploymentSequenceNumber=2, associations=[
-            {"associationType": "issueIdOrKeys", "values": ["PROJ-1", "NOPE-2"]},
-        ])
+        only_unknown = valid_deployment(
+            deploymentSequenceNumber=1,
+            associations=[
+                {"associationType": "issueIdOrKeys", "values": ["NOPE-1"]},
+            ],
+        )
+        mixed = valid_deployment(
+            deploymentSequenceNumber=2,
+            associations=[
+                {"associationType": "issueIdOrKeys", "values": ["PROJ-1", "NOPE-2"]},
+            ],
+        )
         reply = await self.post(only_unknown, mixed)
         self.assertEqual(reply.body["unknownIssueKeys"], ["NOPE-1", "NOPE-2"])
-        self.assertEqual(reply.body["unknownAssociations"],
-                         [{"associationType": "issueIdOrKeys", "values": ["NOPE-1", "NOPE-2"]}])
-        self.assertEqual([d["deploymentSequenceNumber"] for d in
-                          reply.body["acceptedDeployments"]], [2])
+        self.assertEqual(
+            reply.body["unknownAssociations"],
+            [{"associationType": "issueIdOrKeys", "values": ["NOPE-1", "NOPE-2"]}],
+        )
+        self.assertEqual(
+            [d["deploymentSequenceNumber"] for d in reply.body["acceptedDeployments"]], [2]
+        )
         self.assertEqual(list(self.simulator.deployments), [("deploy", "stg", 2)])
 
     @run
@@ -471,16 +539,24 @@ class DeploymentTests(SimulatorTestCase):
         self.assertEqual(
             contract.validation_errors(contract.gating_status_schema(), awaiting.body), []
         )
-        ungated = await self.request("GET", deployment_path("deploy", "stg", 8, "/gating-status"),
-                                     token=token)
+        ungated = await self.request(
+            "GET", deployment_path("deploy", "stg", 8, "/gating-status"), token=token
+        )
         self.assertEqual(ungated.status, 404)
 
         self.simulator.set_gating_status("deploy", "stg", 7, "allowed", details=["PROJ-1"])
         allowed = await self.request("GET", path, token=token)
         self.assertEqual(allowed.body["gatingStatus"], "allowed")
-        self.assertEqual(allowed.body["details"], [{
-            "type": "issue", "issueKey": "PROJ-1", "issueLink": f"{self.running.url}/browse/PROJ-1",
-        }])
+        self.assertEqual(
+            allowed.body["details"],
+            [
+                {
+                    "type": "issue",
+                    "issueKey": "PROJ-1",
+                    "issueLink": f"{self.running.url}/browse/PROJ-1",
+                }
+            ],
+        )
         self.assertEqual(
             contract.validation_errors(contract.gating_status_schema(), allowed.body), []
         )
@@ -492,8 +568,9 @@ class DeploymentTests(SimulatorTestCase):
     @run
     async def test_get_a_deployment(self) -> None:
         token = await self.token()
-        deployment = valid_deployment(pipeline={"id": "a/b", "displayName": "d",
-                                                "url": "https://ci.example.com/x"})
+        deployment = valid_deployment(
+            pipeline={"id": "a/b", "displayName": "d", "url": "https://ci.example.com/x"}
+        )
         await self.post(deployment, token=token)
         found = await self.request("GET", deployment_path("a/b", "stg", 7), token=token)
         self.assertEqual((found.status, found.body), (200, deployment))
@@ -505,21 +582,36 @@ class DevinfoAndFlagTests(SimulatorTestCase):
     @run
     async def test_devinfo_accepts_fails_and_reports_unknown_keys(self) -> None:
         commit = {
-            "id": "c1", "issueKeys": ["PROJ-1"], "updateSequenceId": 1, "hash": "c1",
-            "author": {"name": "A"}, "authorTimestamp": "2024-09-01T12:00:00Z",
-            "displayId": "c1", "fileCount": 0, "message": "PROJ-1 fix",
+            "id": "c1",
+            "issueKeys": ["PROJ-1"],
+            "updateSequenceId": 1,
+            "hash": "c1",
+            "author": {"name": "A"},
+            "authorTimestamp": "2024-09-01T12:00:00Z",
+            "displayId": "c1",
+            "fileCount": 0,
+            "message": "PROJ-1 fix",
             "url": "https://git.example.com/c/c1",
         }
         bad = {**commit, "id": "c2", "issueKeys": ["not a key"]}
         unknown = {**commit, "id": "c3", "issueKeys": ["NOPE-3"]}
-        body = {"repositories": [{
-            "id": "r1", "name": "repo", "url": "https://git.example.com/r1",
-            "updateSequenceId": 1, "commits": [commit, bad, unknown],
-        }]}
+        body = {
+            "repositories": [
+                {
+                    "id": "r1",
+                    "name": "repo",
+                    "url": "https://git.example.com/r1",
+                    "updateSequenceId": 1,
+                    "commits": [commit, bad, unknown],
+                }
+            ]
+        }
         reply = await self.request("POST", DEVINFO, body, token=await self.token())
         self.assertEqual(reply.status, 202)
-        self.assertEqual(reply.body["acceptedDevinfoEntities"],
-                         {"r1": {"commits": ["c1"], "branches": [], "pullRequests": []}})
+        self.assertEqual(
+            reply.body["acceptedDevinfoEntities"],
+            {"r1": {"commits": ["c1"], "branches": [], "pullRequests": []}},
+        )
         [failure] = reply.body["failedDevinfoEntities"]["r1"]["commits"]
         self.assertEqual(failure["id"], "c2")
         self.assertEqual(reply.body["unknownIssueKeys"], ["NOPE-3"])
@@ -533,23 +625,32 @@ class DevinfoAndFlagTests(SimulatorTestCase):
     async def test_devinfo_400_uses_its_own_error_shape(self) -> None:
         reply = await self.request("POST", DEVINFO, {}, token=await self.token())
         self.assertEqual(reply.status, 400)
-        self.assertEqual(reply.body,
-                         {"errorMessages": [{"message": "$: 'repositories' is a required property"}]})
+        self.assertEqual(
+            reply.body, {"errorMessages": [{"message": "$: 'repositories' is a required property"}]}
+        )
 
     @run
     async def test_feature_flags(self) -> None:
         flag = {
-            "id": "f1", "key": "new-ui", "issueKeys": ["PROJ-1"], "updateSequenceId": 1,
+            "id": "f1",
+            "key": "new-ui",
+            "issueKeys": ["PROJ-1"],
+            "updateSequenceId": 1,
             "summary": {"status": {"enabled": True}, "lastUpdated": "2024-09-01T12:00:00Z"},
-            "details": [{
-                "url": "https://flags.example.com/f1", "lastUpdated": "2024-09-01T12:00:00Z",
-                "environment": {"name": "prod"}, "status": {"enabled": True},
-            }],
+            "details": [
+                {
+                    "url": "https://flags.example.com/f1",
+                    "lastUpdated": "2024-09-01T12:00:00Z",
+                    "environment": {"name": "prod"},
+                    "status": {"enabled": True},
+                }
+            ],
         }
         broken = {**flag, "id": "f2"}
         del broken["summary"]
-        reply = await self.request("POST", FLAGS, {"flags": [flag, broken]},
-                                   token=await self.token())
+        reply = await self.request(
+            "POST", FLAGS, {"flags": [flag, broken]}, token=await self.token()
+        )
         self.assertEqual(reply.body["acceptedFeatureFlags"], ["f1"])
         self.assertEqual(list(reply.body["failedFeatureFlags"]), ["f2"])
         self.assertEqual(
@@ -577,8 +678,7 @@ class FaultTests(SimulatorTestCase):
     async def test_fail_next_scopes(self) -> None:
         self.simulator.fail_next(1, 503, scope="token", body={"error": "temporarily_unavailable"})
         failed = await self.request("POST", "/oauth/token", CREDENTIALS)
-        self.assertEqual((failed.status, failed.body),
-                         (503, {"error": "temporarily_unavailable"}))
+        self.assertEqual((failed.status, failed.body), (503, {"error": "temporarily_unavailable"}))
         token = await self.token()
         self.simulator.fail_next(1, 500, scope="token")
         # An API call does not use up a token-scoped fault.
@@ -641,8 +741,10 @@ class ObservationTests(SimulatorTestCase):
         self.assertEqual(state["counts"]["tokenRequests"], 1)
         self.assertEqual(state["counts"]["apiRequests"], 2)
         self.assertEqual(state["counts"]["builds"], 1)
-        self.assertEqual([(r["method"], r["status"], r["timestamp"]) for r in state["requests"]],
-                         [("POST", 200, 0), ("POST", 202, 100), ("POST", 202, 100)])
+        self.assertEqual(
+            [(r["method"], r["status"], r["timestamp"]) for r in state["requests"]],
+            [("POST", 200, 0), ("POST", 202, 100), ("POST", 202, 100)],
+        )
         self.assertEqual(state["requests"][1]["body"], {"builds": [valid_build()]})
         [build] = state["builds"]
         self.assertEqual(build["key"], ["main-ci", 42])
@@ -662,8 +764,7 @@ class ObservationTests(SimulatorTestCase):
     async def test_issues_view_links_builds_and_deployments(self) -> None:
         token = await self.token()
         await self.post_builds(valid_build(issueKeys=["PROJ-1", "NOPE-1"]), token=token)
-        await self.request("POST", DEPLOYMENTS, {"deployments": [valid_deployment()]},
-                           token=token)
+        await self.request("POST", DEPLOYMENTS, {"deployments": [valid_deployment()]}, token=token)
         reply = await self.request("GET", "/_simulator/issues")
         self.assertEqual(list(reply.body), ["PROJ-1"])
         self.assertEqual(reply.body["PROJ-1"]["builds"][0]["buildNumber"], 42)
@@ -680,10 +781,23 @@ class CommandLineTests(unittest.TestCase):
         self.assertEqual(main([]), 2)
 
     def test_simulate_options_make_the_simulator(self) -> None:
-        args = build_parser().parse_args([
-            "simulate", "--project", "ops", "--project", "WEB", "--token-lifetime", "60",
-            "--client-id", "me", "--client-secret", "s3cret", "--cloud-id", "c1",
-        ])
+        args = build_parser().parse_args(
+            [
+                "simulate",
+                "--project",
+                "ops",
+                "--project",
+                "WEB",
+                "--token-lifetime",
+                "60",
+                "--client-id",
+                "me",
+                "--client-secret",
+                "s3cret",
+                "--cloud-id",
+                "c1",
+            ]
+        )
         simulator = make_simulator(args)
         self.assertEqual(simulator.known_projects, frozenset({"OPS", "WEB"}))
         self.assertEqual(simulator.token_lifetime, 60)
@@ -697,8 +811,10 @@ class CommandLineTests(unittest.TestCase):
 
         args = build_parser().parse_args(["simulate", "--client-secret", "s3cret"])
         simulator = make_simulator(args)
-        running = RunningSimulator(simulator=simulator, url="http://127.0.0.1:1",
-                                   port=None, connections=None)  # type: ignore[arg-type]
+        unused: Any = None
+        running = RunningSimulator(
+            simulator=simulator, url="http://127.0.0.1:1", port=unused, connections=unused
+        )
         out = io.StringIO()
         print_banner(running, args, out)
         self.assertIn("http://127.0.0.1:1", out.getvalue())
