@@ -1,19 +1,28 @@
 """The ``buildbot-jira`` command.
 
 Each subcommand is a function ``run_<name>(args) -> int`` registered by
-``_add_<name>(subparsers)``; ``main`` only parses and dispatches, so that
-new subcommands (``check``, ``demo``) slot in beside ``simulate``.
+``_add_<name>(subparsers)``; ``main`` only parses and dispatches. The
+commands that talk to the network run one coroutine on the global reactor
+through :func:`run_on_reactor`.
+
+``demo`` shows the whole path on this machine, ``check`` proves a site's
+credentials, and ``simulate`` serves a local Jira to rehearse with.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import os
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, TextIO
 
+from twisted.python.failure import Failure
+
 from buildbot_jira import __version__
+from buildbot_jira.contract import ENTITY_TYPES
 from buildbot_jira.simulator import (
     DEFAULT_CLIENT_ID,
     DEFAULT_CLIENT_SECRET,
@@ -24,9 +33,23 @@ from buildbot_jira.simulator import (
     RunningSimulator,
 )
 
-__all__ = ["build_parser", "main", "run_simulate"]
+__all__ = [
+    "INTERRUPTED",
+    "build_parser",
+    "describe_faults",
+    "main",
+    "make_simulator",
+    "print_banner",
+    "run_check",
+    "run_demo",
+    "run_on_reactor",
+    "run_simulate",
+]
 
 _Command = Callable[[argparse.Namespace], int]
+
+#: The exit status of a command stopped by Ctrl-C (128 + SIGINT), as shells report it.
+INTERRUPTED = 130
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -37,6 +60,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     subparsers = parser.add_subparsers(title="commands", metavar="COMMAND")
+    _add_demo(subparsers)
+    _add_check(subparsers)
     _add_simulate(subparsers)
     return parser
 
@@ -54,6 +79,104 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help(sys.stderr)
         return 2
     return command(args)
+
+
+def run_on_reactor(start: Callable[[Any], Awaitable[int]]) -> int:
+    """Run ``start(reactor)`` on the global reactor until it returns; its exit code.
+
+    A crash is shown with its traceback and gives 1; Ctrl-C, which stops the
+    reactor before ``start`` has returned, gives 130.
+    """
+    from twisted.internet import defer
+    from twisted.internet import reactor as global_reactor
+    from twisted.internet.error import ReactorNotRunning
+
+    reactor: Any = global_reactor
+    outcome: dict[str, Any] = {}
+
+    def finish(result: object) -> None:
+        outcome["result"] = result
+        # Already stopping after Ctrl-C, or a service stopped it: nothing to do.
+        with contextlib.suppress(ReactorNotRunning):
+            reactor.stop()
+
+    def begin() -> None:
+        defer.Deferred.fromCoroutine(_as_coroutine(start, reactor)).addBoth(finish)
+
+    reactor.callWhenRunning(begin)
+    reactor.run()
+    result = outcome.get("result", INTERRUPTED)
+    if isinstance(result, Failure):
+        result.printTraceback(file=sys.stderr)
+        return 1
+    return int(result)
+
+
+async def _as_coroutine(start: Callable[[Any], Awaitable[int]], reactor: Any) -> int:
+    return await start(reactor)
+
+
+# -- demo -----------------------------------------------------------------------
+
+
+def _add_demo(subparsers: Any) -> None:
+    from buildbot_jira import demo
+
+    parser = subparsers.add_parser(
+        "demo",
+        help="watch a real Buildbot master report builds and deployments to a local Jira",
+        description=(
+            "In a temporary directory, start a Jira Cloud simulator, a Buildbot master with "
+            "a local worker and the Jira reporters, and a small git repository whose branches "
+            "and commits name issues DEMO-1, DEMO-2 and DEMO-3. Run a build that succeeds, one "
+            "that fails and one that deploys to staging and production, then show what Jira "
+            "received per issue and keep the simulator's issue view open until Ctrl-C. "
+            "Exit codes: 0 Jira got every expected build and deployment, 1 it did not, "
+            "130 interrupted."
+        ),
+    )
+    demo.add_arguments(parser)
+    parser.set_defaults(command=run_demo)
+
+
+def run_demo(args: argparse.Namespace) -> int:
+    """Run ``buildbot-jira demo``."""
+    from buildbot_jira import demo
+
+    return run_on_reactor(lambda reactor: demo.run(args, out=sys.stdout, reactor=reactor))
+
+
+# -- check ----------------------------------------------------------------------
+
+
+def _add_check(subparsers: Any) -> None:
+    from buildbot_jira import check
+
+    codes = "; ".join(f"{code} {cause}" for code, cause in check.EXIT_CODES.items())
+    parser = subparsers.add_parser(
+        "check",
+        help="prove a Jira site's OAuth credentials before putting them into master.cfg",
+        description=(
+            "Look up the site's cloud ID, get an access token with the client ID and secret, "
+            "and check the builds permission: with --issue by sending one test build linked "
+            "to that issue (labelled as a test; the next check replaces it), without it by "
+            "reading only. The secret comes from an environment variable or a file, never "
+            f"from the command line. Exit codes: {codes}."
+        ),
+    )
+    check.add_arguments(parser)
+    parser.set_defaults(command=run_check)
+
+
+def run_check(args: argparse.Namespace) -> int:
+    """Run ``buildbot-jira check``."""
+    from buildbot_jira import check
+
+    return run_on_reactor(
+        lambda reactor: check.run(
+            args, out=sys.stdout, err=sys.stderr, environ=os.environ, reactor=reactor
+        )
+    )
 
 
 # -- simulate -------------------------------------------------------------------
@@ -105,6 +228,52 @@ def _add_simulate(subparsers: Any) -> None:
     )
     parser.add_argument("--cloud-id", default=DEFAULT_CLOUD_ID, help="cloud ID (%(default)s)")
     parser.add_argument("--quiet", action="store_true", help="do not print a line for each request")
+    faults = parser.add_argument_group(
+        "faults", "rehearse how Buildbot copes when Jira misbehaves (API calls only)"
+    )
+    faults.add_argument(
+        "--fail-next",
+        type=_positive_int,
+        metavar="N",
+        help="answer the next N API requests with --fail-status",
+    )
+    faults.add_argument(
+        "--fail-every",
+        type=_positive_int,
+        metavar="N",
+        help="answer every N-th API request with --fail-status (1: an outage)",
+    )
+    faults.add_argument(
+        "--fail-status",
+        type=_http_error_status,
+        default=503,
+        metavar="STATUS",
+        help="the HTTP status of failed answers (%(default)s; 429 for rate limiting)",
+    )
+    faults.add_argument(
+        "--retry-after",
+        type=_non_negative_float,
+        metavar="SECONDS",
+        help="send a Retry-After header with failed answers",
+    )
+    faults.add_argument(
+        "--delay",
+        type=_non_negative_float,
+        default=0.0,
+        metavar="SECONDS",
+        help="wait this long before each answer (%(default)s)",
+    )
+    faults.add_argument(
+        "--deny",
+        action="append",
+        choices=ENTITY_TYPES,
+        default=[],
+        metavar="ENTITY",
+        help=(
+            "refuse (HTTP 403) the client the permission for this kind of data; repeat for "
+            f"more ({', '.join(ENTITY_TYPES)})"
+        ),
+    )
     parser.set_defaults(command=run_simulate)
 
 
@@ -115,6 +284,23 @@ def _positive_int(text: str) -> int:
     return value
 
 
+def _non_negative_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a number of seconds, got {text!r}") from None
+    if not 0 <= value < float("inf"):
+        raise argparse.ArgumentTypeError(f"must be 0 or more, got {text}")
+    return value
+
+
+def _http_error_status(text: str) -> int:
+    value = int(text)
+    if not 400 <= value <= 599:
+        raise argparse.ArgumentTypeError(f"must be an HTTP error status (400 to 599), got {value}")
+    return value
+
+
 def make_simulator(args: argparse.Namespace) -> JiraSimulator:
     """The simulator that the ``simulate`` arguments describe."""
     projects: Sequence[str] | None
@@ -122,12 +308,21 @@ def make_simulator(args: argparse.Namespace) -> JiraSimulator:
         projects = None
     else:
         projects = tuple(args.projects) if args.projects else DEFAULT_PROJECTS
-    return JiraSimulator(
+    denied = set(getattr(args, "deny", None) or ())
+    permissions = {args.client_id: [e for e in ENTITY_TYPES if e not in denied]} if denied else None
+    simulator = JiraSimulator(
         clients={args.client_id: args.client_secret},
         cloud_id=args.cloud_id,
         known_projects=projects,
         token_lifetime=args.token_lifetime,
+        permissions=permissions,
     )
+    if getattr(args, "fail_next", None):
+        simulator.fail_next(args.fail_next, args.fail_status, retry_after=args.retry_after)
+    if getattr(args, "fail_every", None):
+        simulator.fail_every(args.fail_every, args.fail_status, retry_after=args.retry_after)
+    simulator.set_delay(getattr(args, "delay", 0.0) or 0.0)
+    return simulator
 
 
 def run_simulate(args: argparse.Namespace) -> int:
@@ -176,6 +371,7 @@ def print_banner(running: RunningSimulator, args: argparse.Namespace, out: TextI
     )
     lines = [
         f"Jira Cloud simulator listening on {running.url}",
+        f"  issue view:           {running.url}/",
         f"  API URL and site URL: {running.url}",
         f"  cloud ID:             {simulator.cloud_id}",
         f"  client ID:            {args.client_id}",
@@ -183,10 +379,32 @@ def print_banner(running: RunningSimulator, args: argparse.Namespace, out: TextI
         f"  known projects:       {projects}",
         f"  state:                {running.url}/_simulator/state",
         f"  issues:               {running.url}/_simulator/issues",
+        *(f"  fault:                {fault}" for fault in describe_faults(args)),
         "Press Ctrl-C to stop.",
     ]
     out.write("\n".join(lines) + "\n")
     out.flush()
+
+
+def describe_faults(args: argparse.Namespace) -> list[str]:
+    """The faults that the ``simulate`` arguments inject, in words."""
+    status = getattr(args, "fail_status", 503)
+    retry_after = getattr(args, "retry_after", None)
+    answer = f"HTTP {status}" + (
+        f" with Retry-After: {retry_after:g}" if retry_after is not None else ""
+    )
+    faults = []
+    if getattr(args, "fail_next", None):
+        faults.append(f"the next {args.fail_next} API requests answer {answer}")
+    if getattr(args, "fail_every", None) == 1:
+        faults.append(f"every API request answers {answer} (an outage)")
+    elif getattr(args, "fail_every", None):
+        faults.append(f"1 API request in {args.fail_every} answers {answer}")
+    if getattr(args, "delay", 0.0):
+        faults.append(f"every answer waits {args.delay:g} s")
+    for entity in getattr(args, "deny", None) or ():
+        faults.append(f"{entity}: permission denied (HTTP 403)")
+    return faults
 
 
 def print_request(record: ReceivedRequest, out: TextIO) -> None:

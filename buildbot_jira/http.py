@@ -18,7 +18,7 @@ from urllib.parse import urlsplit
 import attrs
 import treq
 from treq.client import HTTPClient
-from twisted.internet import defer
+from twisted.internet import defer, error
 from twisted.internet.interfaces import IReactorTime
 from twisted.web import client as web_client
 from twisted.web.http_headers import Headers
@@ -197,6 +197,8 @@ class HttpTransport:
             # connecting, unreadable answer), the request got no answer.
             if timed_out:
                 raise TransportError(f"{what}: no answer within {timeout:g} s") from None
+            if _is_cancellation(failure):
+                raise defer.CancelledError() from None  # our caller cancelled
             raise TransportError(f"{what}: {_failure_text(failure)}") from None
         finally:
             if timer.active():
@@ -205,6 +207,15 @@ class HttpTransport:
     async def close(self) -> None:
         """Close the pooled connections."""
         await self._pool.closeCachedConnections()
+
+
+def _is_cancellation(exception: BaseException) -> bool:
+    """Whether a network failure is only the trace of a cancelled request."""
+    if isinstance(exception, defer.CancelledError | error.ConnectingCancelledError):
+        return True
+    if isinstance(exception, web_client.ResponseFailed | web_client.ResponseNeverReceived):
+        return any(_is_cancellation(reason.value) for reason in exception.reasons)
+    return False
 
 
 def _failure_text(exception: BaseException) -> str:

@@ -171,6 +171,7 @@ class SiteOptions:
     debug: bool = False
     timeout: float = 30.0
     outbox_size: int = 10_000
+    min_backoff: float = 5.0
     max_backoff: float = 300.0
     shutdown_grace: float = 10.0
 
@@ -190,6 +191,7 @@ _SITE_CHECKS: Mapping[str, Callable[[Any, str], Any]] = {
     "debug": check_flag,
     "timeout": lambda v, a: check_number(v, a, minimum=1),
     "outbox_size": lambda v, a: check_whole(v, a, minimum=1),
+    "min_backoff": lambda v, a: check_number(v, a, minimum=0.1),
     "max_backoff": lambda v, a: check_number(v, a, minimum=1),
     "shutdown_grace": check_number,
 }

@@ -212,16 +212,19 @@ class Outbox:
         self.delivered = 0
         self.dropped = 0
 
-    def configure(self, *, max_backoff: float, grace: float) -> None:
-        """Change the longest backoff and the shutdown grace period."""
-        self._max_backoff = max_backoff
+    def configure(self, *, initial_backoff: float, max_backoff: float, grace: float) -> None:
+        """Change the backoff bounds and the shutdown grace period."""
+        self._initial_backoff = initial_backoff
+        self._max_backoff = max(max_backoff, initial_backoff)
         self._grace = grace
 
     def __repr__(self) -> str:
         return f"<Outbox {self.name!r} site={self.client.site!r} pending={len(self)}>"
 
     def __len__(self) -> int:
-        return len(self._pending) + len(self._in_flight)
+        # An entity can be both in flight and pending (a newer update came).
+        in_flight_only = sum(1 for slot in self._in_flight if slot not in self._pending)
+        return len(self._pending) + in_flight_only
 
     @property
     def pending(self) -> Mapping[tuple[str, str], Update]:
@@ -316,8 +319,16 @@ class Outbox:
             return
         # Oldest in_progress updates first; final states only when nothing else is left.
         victims = [s for s, u in self._pending.items() if not u.final][:excess]
-        if len(victims) < excess:
-            victims += [s for s, u in self._pending.items() if u.final][: excess - len(victims)]
+        # In-progress updates in flight cannot be dropped now, but they leave
+        # when their request ends (or come back and are dropped then): no
+        # final state goes for their sake.
+        leaving = sum(
+            1 for s, u in self._in_flight.items() if not u.final and s not in self._pending
+        )
+        finals_needed = max(0, excess - len(victims) - leaving)
+        victims += [s for s, u in self._pending.items() if u.final][:finals_needed]
+        if not victims:
+            return
         finals = 0
         for slot in victims:
             finals += self._pending.pop(slot).final
@@ -459,6 +470,7 @@ class Outbox:
             if newer is None or newer.sequence < update.sequence:
                 self._pending[slot] = update
         self._in_flight.clear()
+        self._enforce_cap()
 
     def _report(
         self, entity: EntityType, batch: list[Update], result: SubmitResult, seconds: float
@@ -477,10 +489,10 @@ class Outbox:
         if self._outage_started is not None:
             log.info(
                 "{name}: Jira answers again; delivered {count} updates held during "
-                "{minutes:.0f} min of Jira errors",
+                "{duration} of Jira errors",
                 name=self.name,
                 count=self._held_during_outage,
-                minutes=(self._clock.seconds() - self._outage_started) / 60,
+                duration=_duration(self._clock.seconds() - self._outage_started),
             )
             self._outage_started = None
         contexts = {u.key: u.context for u in batch}
@@ -537,6 +549,11 @@ class Outbox:
             log.failure("{name}: could not save pending Jira updates", name=self.name)
         finally:
             self._saves_done = max(self._saves_done, generation)
+
+
+def _duration(seconds: float) -> str:
+    """``42 s`` or ``4 min``: how long an outage lasted, for people."""
+    return f"{seconds:.0f} s" if seconds < 120 else f"{seconds / 60:.0f} min"
 
 
 def _key_text(entity: str, key: object) -> str:

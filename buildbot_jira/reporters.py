@@ -65,8 +65,9 @@ __all__ = ["JiraBuildReporter", "JiraDeploymentReporter", "JiraReporterBase"]
 
 log = Logger()
 
-#: The client retries briefly; the outbox retries patiently after that.
-REPORTER_RETRY = RetryPolicy(max_attempts=3, initial_delay=1.0, max_delay=10.0)
+def reporter_retry(min_backoff: float) -> RetryPolicy:
+    """The client retries once, briefly; the outbox retries patiently after that."""
+    return RetryPolicy(max_attempts=2, initial_delay=min(1.0, min_backoff), max_delay=10.0)
 
 
 class JiraReporterBase(ReporterBase):
@@ -155,7 +156,7 @@ class JiraReporterBase(ReporterBase):
             site_url=site_options.site_url,
             cloud_id=site_options.cloud_id,
             timeout=site_options.timeout,
-            retry=REPORTER_RETRY,
+            retry=reporter_retry(site_options.min_backoff),
         )
         old, self._connection = (
             self._connection,
@@ -177,7 +178,11 @@ class JiraReporterBase(ReporterBase):
         outbox.client = self._connection.client
         outbox.cap = site_options.outbox_size
         outbox.dry_run = site_options.dry_run
-        outbox.configure(max_backoff=site_options.max_backoff, grace=site_options.shutdown_grace)
+        outbox.configure(
+            initial_backoff=site_options.min_backoff,
+            max_backoff=site_options.max_backoff,
+            grace=site_options.shutdown_grace,
+        )
         if old is not None:
             await old.release()
         await super().reconfigService(generators=[self._generator(site_options)])

@@ -20,8 +20,10 @@ dropped connections, revoked tokens.
 
 Everything it received and stored is readable from Python and, without
 authentication, as JSON from ``GET /_simulator/state`` and
-``GET /_simulator/issues``. Nothing under ``/_simulator/`` changes state, is
-delayed, faulted or recorded.
+``GET /_simulator/issues``, and as a page in the style of Jira's development
+panel from ``GET /`` (or ``/_simulator/view``; see :mod:`buildbot_jira.issue_view`).
+Nothing under ``/_simulator/``, nor ``/``, changes state, is delayed, faulted
+or recorded.
 
 Client secrets are never recorded, shown or logged: a token request's body is
 kept with its ``client_secret`` replaced, and access tokens are left out of
@@ -64,6 +66,7 @@ from buildbot_jira.contract import (
     envelope_schema,
     validation_errors,
 )
+from buildbot_jira.issue_view import render_simulator_page
 
 __all__ = [
     "DEFAULT_CLIENT_ID",
@@ -212,7 +215,11 @@ class GatingStatus:
 
 @attrs.frozen
 class Answer:
-    """An HTTP answer: status, JSON body (``None`` for none) and extra headers."""
+    """An HTTP answer: status, body and extra headers.
+
+    The body is JSON (``None`` for none), or ``bytes`` sent as they are with
+    the ``Content-Type`` that ``headers`` give.
+    """
 
     status: int
     body: Any = None
@@ -227,6 +234,17 @@ class _Fault:
     status: int = 0
     retry_after: float | None = None
     body: Any = None
+
+
+@attrs.define
+class _RecurringFault:
+    """Every ``every``-th request within ``scope`` fails with ``status``."""
+
+    every: int
+    scope: FaultScope
+    status: int
+    retry_after: float | None = None
+    seen: int = 0
 
 
 @attrs.frozen
@@ -282,6 +300,8 @@ _ROUTES: Final = (
     _Route("GET", ("_edge", "tenant_info"), "_tenant_info"),
     _Route("GET", ("_simulator", "state"), "_state_view"),
     _Route("GET", ("_simulator", "issues"), "_issues_view"),
+    _Route("GET", ("",), "_page_view"),
+    _Route("GET", ("_simulator", "view"), "_page_view"),
     _Route("POST", _gateway("builds", "bulk"), "_submit_builds", "builds"),
     _Route(
         "GET",
@@ -415,6 +435,7 @@ class JiraSimulator:
 
         self._tokens: dict[str, IssuedToken] = {}
         self._faults: list[_Fault] = []
+        self._recurring: _RecurringFault | None = None
         self._waiters: list[tuple[int, defer.Deferred[None]]] = []
         self._observers: list[Callable[[ReceivedRequest], None]] = []
 
@@ -499,6 +520,13 @@ class JiraSimulator:
                 {"kind": f.kind, "remaining": f.remaining, "scope": f.scope, "status": f.status}
                 for f in self._faults
             ],
+            "recurringFault": None
+            if self._recurring is None
+            else {
+                "every": self._recurring.every,
+                "scope": self._recurring.scope,
+                "status": self._recurring.status,
+            },
             "counts": {
                 "requests": len(self.requests),
                 "tokenRequests": self.token_requests,
@@ -577,6 +605,25 @@ class JiraSimulator:
             _Fault("fail", count, scope, status=status, retry_after=retry_after, body=body)
         )
 
+    def fail_every(
+        self,
+        every: int,
+        status: int,
+        *,
+        retry_after: float | None = None,
+        scope: FaultScope = "api",
+    ) -> None:
+        """Answer every ``every``-th request within ``scope`` with ``status``, until cleared.
+
+        The count starts now and skips requests that a ``fail_next`` or
+        ``drop_next`` fault answers. ``every=1`` fails them all (an outage).
+        """
+        if every < 1:
+            raise ValueError(f"every must be at least 1, got {every}")
+        if scope not in ("api", "token", "any"):
+            raise ValueError(f"scope must be 'api', 'token' or 'any', got {scope!r}")
+        self._recurring = _RecurringFault(every, scope, status, retry_after)
+
     def drop_next(self, count: int, scope: FaultScope = "api") -> None:
         """Abort the connection of the next ``count`` requests within ``scope``.
 
@@ -592,8 +639,9 @@ class JiraSimulator:
         self._faults.append(fault)
 
     def clear_faults(self) -> None:
-        """Forget every fault not yet applied, and the delay."""
+        """Forget every fault not yet applied, the recurring one, and the delay."""
         self._faults.clear()
+        self._recurring = None
         self.delay = 0.0
 
     def revoke_tokens(self) -> None:
@@ -662,9 +710,9 @@ class JiraSimulator:
     def _receive(self, incoming: _Incoming) -> tuple[ReceivedRequest | None, Answer | object]:
         """Decide the answer to a request: an Answer, or _DROP.
 
-        The ReceivedRequest is None for the side-effect-free /_simulator/ views.
+        The ReceivedRequest is None for the side-effect-free views (/_simulator/ and /).
         """
-        if incoming.segments[:1] == ("_simulator",):
+        if incoming.segments[:1] == ("_simulator",) or incoming.segments == ("",):
             return None, self._route(incoming)
         record = ReceivedRequest(
             method=incoming.method,
@@ -707,6 +755,17 @@ class JiraSimulator:
                 if fault.remaining == 0:
                     self._faults.remove(fault)
                 return fault
+        recurring = self._recurring
+        if recurring is not None and recurring.scope in ("any", scope):
+            recurring.seen += 1
+            if recurring.seen % recurring.every == 0:
+                return _Fault(
+                    "fail",
+                    1,
+                    recurring.scope,
+                    status=recurring.status,
+                    retry_after=recurring.retry_after,
+                )
         return None
 
     def _fault_answer(self, fault: _Fault) -> Answer:
@@ -826,6 +885,13 @@ class JiraSimulator:
 
     def _issues_view(self, incoming: _Incoming, params: Mapping[str, str]) -> Answer:
         return Answer(200, self.issues())
+
+    def _page_view(self, incoming: _Incoming, params: Mapping[str, str]) -> Answer:
+        return Answer(
+            200,
+            render_simulator_page(self, url=incoming.site_url).encode("utf-8"),
+            {"Content-Type": "text/html; charset=utf-8", "Cache-Control": "no-store"},
+        )
 
     # -- bulk submissions ---------------------------------------------------
 
@@ -1322,7 +1388,10 @@ def _write(request: server.Request, answer: Answer) -> None:
     request.setResponseCode(answer.status)
     for name, value in answer.headers.items():
         request.setHeader(name, value)
-    if answer.body is not None:
+    if isinstance(answer.body, bytes):
+        # A page (the issue view): its headers carry the content type.
+        request.write(answer.body)
+    elif answer.body is not None:
         request.setHeader("Content-Type", "application/json")
         request.write(json.dumps(answer.body).encode("utf-8"))
     request.finish()

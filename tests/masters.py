@@ -42,6 +42,7 @@ class JiraMasterTestCase(RunMasterBase):
         self,
         services: list[Any],
         builders: dict[str, list[Any]],
+        basedir: str | None = None,
         **config: Any,
     ) -> None:
         """Start a master with one builder per entry (name -> steps) and ``services``."""
@@ -64,7 +65,7 @@ class JiraMasterTestCase(RunMasterBase):
             "buildbotURL": BUILDBOT_URL,
             **config,
         }
-        await self.setup_master(config_dict)
+        await self.setup_master(config_dict, basedir=basedir)
 
     async def start_simulator(self, **kwargs: Any) -> RunningSimulator:
         """A simulator on loopback, stopped at the end of the test."""

@@ -121,7 +121,8 @@ class SequenceTests(unittest.TestCase):
     def test_every_update_of_one_deployment_has_the_same_key(self) -> None:
         running = deployment(results=None, complete=False)
         done = deployment(results=SUCCESS)
-        assert isinstance(running, DeploymentData) and isinstance(done, DeploymentData)
+        assert isinstance(running, DeploymentData)
+        assert isinstance(done, DeploymentData)
         self.assertEqual(running.key, done.key)
 
 
