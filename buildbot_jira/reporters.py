@@ -65,6 +65,7 @@ __all__ = ["JiraBuildReporter", "JiraDeploymentReporter", "JiraReporterBase"]
 
 log = Logger()
 
+
 def reporter_retry(min_backoff: float) -> RetryPolicy:
     """The client retries once, briefly; the outbox retries patiently after that."""
     return RetryPolicy(max_attempts=2, initial_delay=min(1.0, min_backoff), max_delay=10.0)
