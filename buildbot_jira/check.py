@@ -27,8 +27,9 @@ from urllib.parse import urlsplit
 
 import attrs
 
-from buildbot_jira.auth import DEFAULT_API_URL, ClientCredentials, TokenCache, TokenUnavailable
+from buildbot_jira.auth import DEFAULT_API_URL, TokenUnavailable
 from buildbot_jira.client import JiraCloud, RetryPolicy, SubmitResult
+from buildbot_jira.connection import SiteSettings, acquire
 from buildbot_jira.contract import entity_schema, validation_errors
 from buildbot_jira.errors import (
     JiraAuthError,
@@ -38,7 +39,7 @@ from buildbot_jira.errors import (
     JiraSiteError,
     JiraUnavailableError,
 )
-from buildbot_jira.http import HttpTransport, TransportError
+from buildbot_jira.http import TransportError
 from buildbot_jira.model import ISSUE_KEY_RE, BuildData, iso_timestamp
 from buildbot_jira.options import take_options
 
@@ -348,27 +349,20 @@ async def check_site(
     now: Callable[[], float] = time.time,
 ) -> int:
     """Check ``settings`` step by step, printing each; returns the exit code."""
-    transport = HttpTransport(reactor=reactor)
-    tokens = TokenCache(
-        credentials=ClientCredentials(
-            client_id=settings.client_id, client_secret=settings.client_secret
+    connection = acquire(
+        SiteSettings(
+            site=settings.site,
+            client_id=settings.client_id,
+            client_secret=settings.client_secret,
+            api_url=settings.api_url,
+            site_url=settings.site_url,
+            cloud_id=settings.cloud_id,
+            timeout=settings.timeout,
+            retry=_RETRY,
         ),
-        transport=transport,
-        api_url=settings.api_url,
-        timeout=settings.timeout,
-        site=settings.site,
+        reactor=reactor,
     )
-    client = JiraCloud(
-        site=settings.site,
-        token_cache=tokens,
-        transport=transport,
-        cloud_id=settings.cloud_id,
-        api_url=settings.api_url,
-        site_url=settings.site_url,
-        timeout=settings.timeout,
-        retry=_RETRY,
-    )
-    steps = _steps(settings, client, now)
+    steps = _steps(settings, connection.client, now)
     out.write(
         f"Checking Jira site {settings.site} with client ID {settings.client_id!r} "
         f"(secret from {settings.secret_source})\n"
@@ -388,7 +382,7 @@ async def check_site(
             out.write(outcome + "\n")
             out.flush()
     finally:
-        await transport.close()
+        await connection.release()
     out.write(_success_text(settings))
     out.flush()
     return EXIT_OK

@@ -16,7 +16,13 @@ import attrs
 from buildbot.process import results as buildbot_results
 
 from buildbot_jira.generators import epoch
-from buildbot_jira.mapping import BuildSnapshot, Skip, build_label, references
+from buildbot_jira.mapping import (
+    DEFAULT_RESULT_STATES,
+    BuildSnapshot,
+    Skip,
+    build_label,
+    references,
+)
 from buildbot_jira.model import (
     DEPLOYMENT_STATES,
     ENVIRONMENT_TYPES,
@@ -34,16 +40,8 @@ __all__ = [
     "step_target_fields",
 ]
 
-#: Buildbot result name -> Jira deployment state; None sends no final state.
-DEFAULT_DEPLOYMENT_STATES: Mapping[str, str | None] = {
-    "success": "successful",
-    "warnings": "successful",
-    "failure": "failed",
-    "exception": "failed",
-    "cancelled": "cancelled",
-    "skipped": None,
-    "retry": None,
-}
+#: Buildbot result name -> Jira deployment state: the same as for builds.
+DEFAULT_DEPLOYMENT_STATES: Mapping[str, str | None] = DEFAULT_RESULT_STATES
 
 #: Words that name an environment type, checked in this order.
 _TYPE_WORDS: Sequence[tuple[str, frozenset[str]]] = (

@@ -14,21 +14,27 @@ from typing import Any, TypeVar
 
 import attrs
 from buildbot.interfaces import IRenderable
+from buildbot.process.results import Results
 
 from buildbot_jira.auth import DEFAULT_API_URL
 from buildbot_jira.errors import JiraConfigError
 from buildbot_jira.http import check_base_url
 from buildbot_jira.keys import IssueKeyRules
 from buildbot_jira.mapping import DEFAULT_TEXT_PROPERTIES
+from buildbot_jira.model import ENVIRONMENT_TYPES
 
 __all__ = [
     "SHARED_ARGUMENTS",
     "SiteOptions",
+    "check_environment_types",
     "check_flag",
     "check_names",
     "check_number",
     "check_optional_text",
+    "check_pattern",
     "check_renderable",
+    "check_result_states",
+    "check_text_list",
     "check_whole",
     "refuse_unknown",
     "take",
@@ -108,6 +114,69 @@ def _site(value: object) -> str:
             f"site must be a host name such as 'example.atlassian.net', not {value!r}"
         )
     return site
+
+
+def check_text_list(value: object, argument: str) -> tuple[str, ...]:
+    """A list of non-empty strings (a lone string is refused: it is a common slip)."""
+    return _text_list(value, argument)
+
+
+def check_pattern(value: object, argument: str) -> re.Pattern[str] | None:
+    """A regular expression (string or compiled), or None."""
+    if value is None:
+        return None
+    if isinstance(value, re.Pattern):
+        return value
+    if not isinstance(value, str) or not value:
+        raise JiraConfigError(f"{argument} must be a regular expression string, not {value!r}")
+    try:
+        return re.compile(value)
+    except re.error as problem:
+        raise JiraConfigError(
+            f"{argument} {value!r} is not a valid regular expression: {problem}"
+        ) from None
+
+
+def check_result_states(
+    value: object,
+    argument: str,
+    defaults: Mapping[str, str | None],
+    states: Collection[str],
+) -> Mapping[str, str | None]:
+    """Buildbot result names -> Jira states (or None), merged over ``defaults``."""
+    if not isinstance(value, Mapping):
+        raise JiraConfigError(f"{argument} must be a dict of Buildbot result name to Jira state")
+    merged = dict(defaults)
+    for name, state in value.items():
+        if name not in Results:
+            raise JiraConfigError(
+                f"{argument}: {name!r} is not a Buildbot result; use one of {', '.join(Results)}"
+            )
+        if state is not None and state not in states:
+            raise JiraConfigError(
+                f"{argument}: {state!r} is not a Jira state here; use one of "
+                f"{', '.join(sorted(states))}, or None to send nothing"
+            )
+        merged[name] = state
+    return merged
+
+
+def check_environment_types(value: object, argument: str) -> dict[str | re.Pattern[str], str]:
+    """Environment names (or compiled patterns) -> Jira environment types."""
+    if not isinstance(value, Mapping):
+        raise JiraConfigError(
+            f"{argument} must be a dict of environment name (or re.compile() pattern) to "
+            f"Jira environment type, not {value!r}"
+        )
+    for name, kind in value.items():
+        if not isinstance(name, str | re.Pattern):
+            raise JiraConfigError(f"{argument}: {name!r} is not a name or a compiled pattern")
+        if kind not in ENVIRONMENT_TYPES:
+            raise JiraConfigError(
+                f"{argument}: {kind!r} is not a Jira environment type; use one of "
+                f"{', '.join(sorted(ENVIRONMENT_TYPES))}"
+            )
+    return dict(value)
 
 
 def _text_list(value: object, argument: str) -> tuple[str, ...]:

@@ -10,19 +10,17 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Mapping
 from typing import Any, ClassVar
 
 from buildbot import config
 from buildbot.process.properties import Properties
-from buildbot.process.results import Results
 from buildbot.reporters.base import ReporterBase
 from twisted.internet import defer
 from twisted.internet.interfaces import IDelayedCall
 from twisted.logger import Logger
 
 from buildbot_jira import connection
-from buildbot_jira.client import RetryPolicy
+from buildbot_jira.client import EntityType, RetryPolicy
 from buildbot_jira.deployments import (
     DEFAULT_DEPLOYMENT_STATES,
     DeploymentMapping,
@@ -45,6 +43,8 @@ from buildbot_jira.model import (
     BUILD_STATES,
     DEPLOYMENT_STATES,
     ENVIRONMENT_TYPES,
+    BuildData,
+    DeploymentData,
     SequenceNumbers,
     TestInfo,
     iso_timestamp,
@@ -52,9 +52,13 @@ from buildbot_jira.model import (
 from buildbot_jira.options import (
     SHARED_ARGUMENTS,
     SiteOptions,
+    check_environment_types,
     check_flag,
     check_number,
+    check_pattern,
     check_renderable,
+    check_result_states,
+    check_text_list,
     refuse_unknown,
     take,
     take_options,
@@ -278,30 +282,51 @@ class JiraReporterBase(ReporterBase):
         """A new ``updateSequenceNumber``."""
         return self._sequence.next(self.now())
 
-    def enqueue(self, update: Update) -> None:
-        """Hand ``update`` to the outbox."""
+    def issue_keys(self, snapshot: BuildSnapshot) -> tuple[str, ...]:
+        """The build's issue keys; what was odd about them is logged."""
+        keys = self.mapping.issue_keys(snapshot)
+        for note in keys.notes:
+            log.warn(
+                "{reporter}: build {build}: {note}",
+                reporter=self.name,
+                build=snapshot.url,
+                note=note,
+            )
+        return keys.keys
+
+    async def common_fields(self, snapshot: BuildSnapshot) -> dict[str, Any]:
+        """The fields every update has: pipeline, sequence, time, rendered names."""
+        options = self.options
+        return {
+            "pipeline_id": await self.pipeline_id(snapshot),
+            "update_sequence_number": self.next_sequence(),
+            "last_updated": iso_timestamp(self.now()),
+            "display_name": await self._render(options and options.display_name, snapshot),
+            "label": await self._render(options and options.label, snapshot),
+        }
+
+    def queue(
+        self, entity: EntityType, data: BuildData | DeploymentData | Skip, context: str
+    ) -> bool:
+        """Hand ``data`` to the outbox, or log why it is not sent; whether it was queued."""
+        if isinstance(data, Skip):
+            self._debug("{what} is not sent: {reason}", what=context, reason=data.reason)
+            return False
         assert self.outbox is not None
+        payload = data.to_json()
         if self.options is not None and self.options.debug:
-            self._debug("queued {payload}", payload=json.dumps(update.payload, sort_keys=True))
-        self.outbox.put(update)
-
-
-def _result_states(value: object, argument: str) -> Mapping[str, str | None]:
-    if not isinstance(value, Mapping):
-        raise JiraConfigError(f"{argument} must be a dict of Buildbot result name to Jira state")
-    states = dict(DEFAULT_RESULT_STATES)
-    for name, state in value.items():
-        if name not in Results:
-            raise JiraConfigError(
-                f"{argument}: {name!r} is not a Buildbot result; use one of {', '.join(Results)}"
+            self._debug("queued {payload}", payload=json.dumps(payload, sort_keys=True))
+        self.outbox.put(
+            Update(
+                entity=entity,
+                key=data.key,
+                payload=payload,
+                sequence=data.update_sequence_number,
+                final=data.state != "in_progress",
+                context=context,
             )
-        if state is not None and state not in BUILD_STATES:
-            raise JiraConfigError(
-                f"{argument}: {state!r} is not a Jira build state; use one of "
-                f"{', '.join(sorted(BUILD_STATES))}, or None to send nothing"
-            )
-        states[name] = state
-    return states
+        )
+        return True
 
 
 class JiraBuildReporter(JiraReporterBase):
@@ -323,7 +348,12 @@ class JiraBuildReporter(JiraReporterBase):
         super().__init__(*args, **kwargs)
 
     def _parse_own(self, options: dict[str, Any]) -> None:
-        self._result_states = take(options, "result_states", DEFAULT_RESULT_STATES, _result_states)
+        self._result_states = take(
+            options,
+            "result_states",
+            DEFAULT_RESULT_STATES,
+            lambda v, a: check_result_states(v, a, DEFAULT_RESULT_STATES, BUILD_STATES),
+        )
         self._interval = take(
             options, "test_update_interval", 5.0, lambda v, a: check_number(v, a, minimum=0)
         )
@@ -363,42 +393,13 @@ class JiraBuildReporter(JiraReporterBase):
         """Map the build as it is now and queue it."""
         if not snapshot.complete and snapshot.buildid in self._finished:
             return  # a late step event must never undo a final state
-        keys = self.mapping.issue_keys(snapshot)
-        for note in keys.notes:
-            log.warn(
-                "{reporter}: build {build}: {note}",
-                reporter=self.name,
-                build=snapshot.url,
-                note=note,
-            )
-        if not snapshot.complete and keys.keys:
-            self._show_keys(snapshot, keys.keys)
-        data = self.mapping.build_data(
-            snapshot,
-            keys=keys.keys,
-            pipeline_id=await self.pipeline_id(snapshot),
-            update_sequence_number=self.next_sequence(),
-            last_updated=iso_timestamp(self.now()),
-            display_name=await self._render(
-                self.options.display_name if self.options else None, snapshot
-            ),
-            label=await self._render(self.options.label if self.options else None, snapshot),
-        )
-        context = f"{snapshot.builder_name} #{snapshot.number}"
-        if isinstance(data, Skip):
-            self._debug("{build} is not sent: {reason}", build=context, reason=data.reason)
-            return
-        self._last_tests[snapshot.buildid] = (self.now(), data.test_info)
-        self.enqueue(
-            Update(
-                entity="builds",
-                key=data.key,
-                payload=data.to_json(),
-                sequence=data.update_sequence_number,
-                final=data.state != "in_progress",
-                context=context,
-            )
-        )
+        keys = self.issue_keys(snapshot)
+        if not snapshot.complete and keys:
+            self._show_keys(snapshot, keys)
+        data = self.mapping.build_data(snapshot, keys=keys, **await self.common_fields(snapshot))
+        if self.queue("builds", data, f"{snapshot.builder_name} #{snapshot.number}"):
+            assert isinstance(data, BuildData)
+            self._last_tests[snapshot.buildid] = (self.now(), data.test_info)
 
     def _show_keys(self, snapshot: BuildSnapshot, keys: tuple[str, ...]) -> None:
         """Set the keys as a property of the running build, for the web UI and later steps."""
@@ -451,65 +452,6 @@ class JiraBuildReporter(JiraReporterBase):
         await self.send_build(fresh)
 
 
-def _environment_types(value: object, argument: str) -> dict[str | re.Pattern[str], str]:
-    if not isinstance(value, Mapping):
-        raise JiraConfigError(
-            f"{argument} must be a dict of environment name (or re.compile() pattern) to "
-            f"Jira environment type, not {value!r}"
-        )
-    for name, kind in value.items():
-        if not isinstance(name, str | re.Pattern):
-            raise JiraConfigError(f"{argument}: {name!r} is not a name or a compiled pattern")
-        if kind not in ENVIRONMENT_TYPES:
-            raise JiraConfigError(
-                f"{argument}: {kind!r} is not a Jira environment type; use one of "
-                f"{', '.join(sorted(ENVIRONMENT_TYPES))}"
-            )
-    return dict(value)
-
-
-def _deployment_states(value: object, argument: str) -> Mapping[str, str | None]:
-    if not isinstance(value, Mapping):
-        raise JiraConfigError(f"{argument} must be a dict of Buildbot result name to Jira state")
-    states = dict(DEFAULT_DEPLOYMENT_STATES)
-    for name, state in value.items():
-        if name not in Results:
-            raise JiraConfigError(
-                f"{argument}: {name!r} is not a Buildbot result; use one of {', '.join(Results)}"
-            )
-        if state is not None and state not in DEPLOYMENT_STATES:
-            raise JiraConfigError(
-                f"{argument}: {state!r} is not a Jira deployment state; use one of "
-                f"{', '.join(sorted(DEPLOYMENT_STATES))}, or None to send nothing"
-            )
-        states[name] = state
-    return states
-
-
-def _step_pattern(value: object, argument: str) -> re.Pattern[str] | None:
-    if value is None:
-        return None
-    if isinstance(value, re.Pattern):
-        return value
-    if not isinstance(value, str) or not value:
-        raise JiraConfigError(f"{argument} must be a regular expression string, not {value!r}")
-    try:
-        return re.compile(value)
-    except re.error as problem:
-        raise JiraConfigError(
-            f"{argument} {value!r} is not a valid regular expression: {problem}"
-        ) from None
-
-
-def _service_ids(value: object, argument: str) -> tuple[str, ...]:
-    if isinstance(value, str) or not isinstance(value, list | tuple):
-        raise JiraConfigError(f"{argument} must be a list of Jira service IDs, not {value!r}")
-    for item in value:
-        if not isinstance(item, str) or not item:
-            raise JiraConfigError(f"{argument} must hold non-empty strings, not {item!r}")
-    return tuple(value)
-
-
 class JiraDeploymentReporter(JiraReporterBase):
     """Reports deployments to Jira's deployments API.
 
@@ -538,7 +480,7 @@ class JiraDeploymentReporter(JiraReporterBase):
         super().__init__(*args, **kwargs)
 
     def _parse_own(self, options: dict[str, Any]) -> None:
-        self._step_pattern = take(options, "step_pattern", None, _step_pattern)
+        self._step_pattern = take(options, "step_pattern", None, check_pattern)
         required = self._step_pattern is None or "environment" not in self._step_pattern.groupindex
         self._environment_id = take(
             options, "environment_id", None, lambda v, a: check_renderable(v, a, required=required)
@@ -550,12 +492,17 @@ class JiraDeploymentReporter(JiraReporterBase):
         self._environment_name = take(options, "environment_name", None, check_renderable)
         self._environment_type = take(options, "environment_type", None, check_renderable)
         no_types: dict[str | re.Pattern[str], str] = {}
-        self._environment_types = take(options, "environment_types", no_types, _environment_types)
+        self._environment_types = take(
+            options, "environment_types", no_types, check_environment_types
+        )
         no_services: tuple[str, ...] = ()
-        self._service_ids = take(options, "service_ids", no_services, _service_ids)
+        self._service_ids = take(options, "service_ids", no_services, check_text_list)
         self._gating = take(options, "enable_gating", False, check_flag)
         self._deployment_states = take(
-            options, "result_states", DEFAULT_DEPLOYMENT_STATES, _deployment_states
+            options,
+            "result_states",
+            DEFAULT_DEPLOYMENT_STATES,
+            lambda v, a: check_result_states(v, a, DEFAULT_DEPLOYMENT_STATES, DEPLOYMENT_STATES),
         )
 
     def _generator(self, options: SiteOptions) -> JiraEventGenerator:
@@ -669,39 +616,12 @@ class JiraDeploymentReporter(JiraReporterBase):
     async def _send(self, snapshot: BuildSnapshot, target: DeploymentTarget | None) -> None:
         if target is None:
             return
-        keys = self.mapping.issue_keys(snapshot)
-        for note in keys.notes:
-            log.warn(
-                "{reporter}: build {build}: {note}",
-                reporter=self.name,
-                build=snapshot.url,
-                note=note,
-            )
-        pipeline_id = await self.pipeline_id(snapshot)
         data = self.deployment_mapping.deployment_data(
             snapshot,
             target,
-            keys=keys.keys,
-            pipeline_id=pipeline_id,
+            keys=self.issue_keys(snapshot),
             pipeline_name=snapshot.builder_name,
-            update_sequence_number=self.next_sequence(),
-            last_updated=iso_timestamp(self.now()),
-            display_name=await self._render(
-                self.options.display_name if self.options else None, snapshot
-            ),
-            label=await self._render(self.options.label if self.options else None, snapshot),
+            **await self.common_fields(snapshot),
         )
         context = f"{snapshot.builder_name} #{snapshot.number} to {target.environment_id}"
-        if isinstance(data, Skip):
-            self._debug("{what} is not sent: {reason}", what=context, reason=data.reason)
-            return
-        self.enqueue(
-            Update(
-                entity="deployments",
-                key=data.key,
-                payload=data.to_json(),
-                sequence=data.update_sequence_number,
-                final=data.state != "in_progress",
-                context=context,
-            )
-        )
+        self.queue("deployments", data, context)

@@ -115,6 +115,20 @@ class BuildReporterTests(JiraMasterTestCase):
         )
 
     @coroutine_test
+    async def test_a_running_build_is_updated_when_a_step_records_tests(self) -> None:
+        await self.start(
+            {"app": [RecordTestResults(passed=3, failed=1), shell("package", "sleep 1")]},
+            test_update_interval=0,
+        )
+        await self.build_with_change(branch="PROJ-8")
+        await self.until(lambda: any(b["state"] == "successful" for b in self.stored_builds()))
+        running = [b for b in self.received_builds() if b["state"] == "in_progress"]
+        with_tests = [b for b in running if "testInfo" in b]
+        self.assertTrue(with_tests, running)
+        self.assertEqual(with_tests[0]["testInfo"]["numberFailed"], 1)
+        self.assertNotIn("testInfo", running[0])  # the start carried no counts yet
+
+    @coroutine_test
     async def test_test_count_properties_are_carried_in_test_info(self) -> None:
         counts = {"tests_passed": 7, "tests_failed": 1, "tests_skipped": 3}
         await self.start({"app": [steps.SetProperties(properties=counts)]})
