@@ -17,6 +17,8 @@ from buildbot.interfaces import IRenderable
 from buildbot.process.results import Results
 
 from buildbot_jira.auth import DEFAULT_API_URL
+from buildbot_jira.client import RetryPolicy
+from buildbot_jira.connection import SiteSettings
 from buildbot_jira.errors import JiraConfigError
 from buildbot_jira.http import check_base_url
 from buildbot_jira.keys import IssueKeyRules
@@ -243,6 +245,19 @@ class SiteOptions:
     min_backoff: float = 5.0
     max_backoff: float = 300.0
     shutdown_grace: float = 10.0
+
+    def site_settings(self, client_id: str, client_secret: str, retry: RetryPolicy) -> SiteSettings:
+        """The settings of a connection to the site, with the rendered credentials."""
+        return SiteSettings(
+            site=self.site,
+            client_id=client_id,
+            client_secret=client_secret,
+            api_url=self.api_url,
+            site_url=self.site_url,
+            cloud_id=self.cloud_id,
+            timeout=self.timeout,
+            retry=retry,
+        )
 
 
 _SITE_CHECKS: Mapping[str, Callable[[Any, str], Any]] = {

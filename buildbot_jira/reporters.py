@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Mapping
 from typing import Any, ClassVar
 
 from buildbot import config
@@ -87,6 +88,7 @@ class JiraReporterBase(ReporterBase):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         self.mapping = BuildMapping()
+        self._result_states: Mapping[str, str | None] = DEFAULT_RESULT_STATES
         self.options: SiteOptions | None = None
         self.outbox: Outbox | None = None
         self._connection: connection.JiraConnection | None = None
@@ -153,15 +155,8 @@ class JiraReporterBase(ReporterBase):
         rendered_id, rendered_secret = await self.renderSecrets(
             site_options.client_id, site_options.client_secret
         )
-        settings = connection.SiteSettings(
-            site=site_options.site,
-            client_id=str(rendered_id),
-            client_secret=str(rendered_secret),
-            api_url=site_options.api_url,
-            site_url=site_options.site_url,
-            cloud_id=site_options.cloud_id,
-            timeout=site_options.timeout,
-            retry=reporter_retry(site_options.min_backoff),
+        settings = site_options.site_settings(
+            str(rendered_id), str(rendered_secret), reporter_retry(site_options.min_backoff)
         )
         old, self._connection = (
             self._connection,
@@ -190,6 +185,12 @@ class JiraReporterBase(ReporterBase):
         )
         if old is not None:
             await old.release()
+        self.mapping = BuildMapping(
+            rules=site_options.key_rules,
+            result_states=self._result_states,
+            issue_keys_property=site_options.issue_keys_property,
+            text_properties=site_options.issue_key_properties,
+        )
         await super().reconfigService(generators=[self._generator(site_options)])
 
     def reconfigService(
@@ -362,13 +363,6 @@ class JiraBuildReporter(JiraReporterBase):
         self, site: object, client_id: object, client_secret: object, options: dict[str, Any]
     ) -> None:
         await super()._reconfigure(site, client_id, client_secret, options)
-        assert self.options is not None
-        self.mapping = BuildMapping(
-            rules=self.options.key_rules,
-            result_states=self._result_states,
-            issue_keys_property=self.options.issue_keys_property,
-            text_properties=self.options.issue_key_properties,
-        )
         self.test_update_interval = self._interval
 
     def stopService(self) -> defer.Deferred[None]:
@@ -517,12 +511,6 @@ class JiraDeploymentReporter(JiraReporterBase):
         self, site: object, client_id: object, client_secret: object, options: dict[str, Any]
     ) -> None:
         await super()._reconfigure(site, client_id, client_secret, options)
-        assert self.options is not None
-        self.mapping = BuildMapping(
-            rules=self.options.key_rules,
-            issue_keys_property=self.options.issue_keys_property,
-            text_properties=self.options.issue_key_properties,
-        )
         self.deployment_mapping = DeploymentMapping(
             result_states=self._deployment_states,
             service_ids=self._service_ids,

@@ -591,15 +591,7 @@ class JiraDeploymentGate(buildstep.BuildStep):
 
     @staticmethod
     def _settings(site: SiteOptions, rendered: _Rendered) -> SiteSettings:
-        return SiteSettings(
-            site=site.site,
-            client_id=rendered.client_id,
-            client_secret=rendered.client_secret,
-            api_url=site.api_url,
-            site_url=site.site_url,
-            cloud_id=site.cloud_id,
-            retry=GATE_RETRY,
-        )
+        return site.site_settings(rendered.client_id, rendered.client_secret, GATE_RETRY)
 
     async def _wait(
         self, client: GatingSource, deployment: DeploymentKey, options: _GateOptions
