@@ -117,7 +117,19 @@ class SubmitResult:
 
     @classmethod
     def from_response(cls, entity: EntityType, data: object) -> SubmitResult:
-        """Parse the body of a 202 answer to a bulk POST of ``entity``."""
+        """Parse the body of a 202 answer to a bulk POST of ``entity``.
+
+        A body of an unexpected shape gives an empty result: Jira took the
+        request, and what it says of it is only reported.
+        """
+        try:
+            return cls._parse(entity, data)
+        except (TypeError, AttributeError, ValueError):
+            log.warn("Jira answered a {entity} submission with an unexpected body", entity=entity)
+            return cls(entity=entity)
+
+    @classmethod
+    def _parse(cls, entity: EntityType, data: object) -> SubmitResult:
         if not isinstance(data, dict):
             return cls(entity=entity)
         unknown_keys = tuple(str(key) for key in data.get("unknownIssueKeys") or ())
@@ -491,7 +503,8 @@ class JiraCloud:
                     retry_after=retry_after,
                 )
             if retry_after is not None:
-                delay = min(retry_after, self.retry.max_retry_after)
+                # Never less than the first backoff: "Retry-After: 0" is no busy loop.
+                delay = min(max(retry_after, self.retry.initial_delay), self.retry.max_retry_after)
             else:
                 delay = self.retry.backoff(retries, uniform=self._uniform)
             log.debug(

@@ -182,13 +182,18 @@ def build_test_info(snapshot: BuildSnapshot) -> TestInfo | None:
     )
 
 
+#: Each count stays far below int64, so that their total does too.
+_MAX_COUNT = 2**60
+
+
 def _count(value: object) -> int | None:
     if isinstance(value, bool):
         return None
-    if isinstance(value, int) and 0 <= value < 2**62:
-        return value
-    if isinstance(value, str) and value.strip().isdigit():
-        return min(int(value.strip()), 2**62)
+    if isinstance(value, int) and value >= 0:
+        return min(value, _MAX_COUNT)
+    text = value.strip() if isinstance(value, str) else ""
+    if text.isascii() and text.isdigit():
+        return min(int(text), _MAX_COUNT)
     return None
 
 

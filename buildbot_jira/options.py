@@ -57,7 +57,8 @@ def check_renderable(value: object, argument: str, *, required: bool = False) ->
     if IRenderable.providedBy(value):
         return value
     kind = "a non-empty string or a renderable such as util.Secret"
-    raise JiraConfigError(f"{argument} must be {kind}, not {value!r}")
+    # Name the type only: the value may be a secret.
+    raise JiraConfigError(f"{argument} must be {kind}, not {type(value).__name__}")
 
 
 def check_names(value: object, argument: str) -> tuple[str | re.Pattern[str], ...] | None:

@@ -49,6 +49,10 @@ __all__ = ["Outbox", "OutboxStore", "Update"]
 
 log = Logger()
 
+#: The statuses for which a request is dropped: malformed as a whole (400),
+#: or one entity too large to send (413, after halving down to one).
+_UNFIXABLE = frozenset({400, 413})
+
 #: How many delivered entities the outbox remembers, to refuse stale updates.
 REMEMBERED_KEYS = 20_000
 
@@ -200,6 +204,7 @@ class Outbox:
         self._running = False
         self._sending: defer.Deferred[None] | None = None
         self._kick_call: IDelayedCall | None = None
+        self._save_call: IDelayedCall | None = None
         self._backoff: float = 0.0
         self._backoff_call: IDelayedCall | None = None
         self._outage_started: float | None = None
@@ -235,7 +240,6 @@ class Outbox:
 
     async def start(self) -> None:
         """Load what an earlier run left pending and start sending."""
-        self._running = True
         restored = 0
         for data in await self._store.load():
             try:
@@ -245,6 +249,8 @@ class Outbox:
                 continue
             if self._accept(update):
                 restored += 1
+        # Only now: a save before the load would overwrite what it reads.
+        self._running = True
         if restored:
             log.info(
                 "{name}: {count} updates left pending by the last run will be sent",
@@ -256,10 +262,10 @@ class Outbox:
     async def stop(self) -> None:
         """Wait up to the grace period for a request in flight; keep the rest saved."""
         self._running = False
-        for call in (self._kick_call, self._backoff_call):
+        for call in (self._kick_call, self._backoff_call, self._save_call):
             if call is not None and call.active():
                 call.cancel()
-        self._kick_call = self._backoff_call = None
+        self._kick_call = self._backoff_call = self._save_call = None
         if self._sending is not None:
             sending = self._sending
             waiter: defer.Deferred[None] = defer.Deferred()
@@ -289,6 +295,10 @@ class Outbox:
             return
         self._enforce_cap()
         self._kick()
+        if self._kick_call is None or not self._kick_call.active():
+            # Nothing is about to send (a backoff or a request is under way):
+            # save now, so that a master that dies meanwhile loses nothing.
+            self._save_soon()
 
     def _accept(self, update: Update) -> bool:
         slot = update.slot
@@ -343,6 +353,13 @@ class Outbox:
         )
 
     # -- sending ------------------------------------------------------------
+
+    def _save_soon(self) -> None:
+        if not self._running or (self._save_call is not None and self._save_call.active()):
+            return
+        self._save_call = self._clock.callLater(
+            0, lambda: defer.Deferred.fromCoroutine(self._save())
+        )
 
     def _kick(self) -> None:
         """Send soon: after this reactor turn, so that updates made together go together."""
@@ -402,6 +419,11 @@ class Outbox:
         except JiraSiteError as failure:
             self._failed(batch, f"configuration problem: {failure}", None)
         except JiraRequestError as failure:
+            if failure.status not in _UNFIXABLE:
+                # A redirect (renamed site), 404 (wrong cloud ID or api_url)...:
+                # fixing the configuration delivers what waits.
+                self._failed(batch, f"configuration problem: {failure}", None)
+                return
             # The request as a whole is malformed: sending it again cannot help.
             self._settle(batch)
             log.error(
@@ -418,6 +440,9 @@ class Outbox:
         except defer.CancelledError:
             self._restore_in_flight()
             raise
+        except Exception:  # noqa: BLE001 - a bug must not strand the batch
+            log.failure("{name}: unexpected error while sending to Jira", name=self.name)
+            self._failed(batch, "unexpected error (see the traceback above)", None)
         else:
             self._settle(batch)
             self._report(entity, batch, result, self._clock.seconds() - started)
@@ -449,7 +474,10 @@ class Outbox:
             self._outage_started = self._clock.seconds()
         self._held_during_outage = len(self)
         self._backoff = min(self._max_backoff, max(self._initial_backoff, self._backoff * 2))
-        delay = self._backoff if retry_after is None else min(retry_after, self._max_backoff)
+        # Retry-After is honoured, but never shortens the backoff: a proxy that
+        # answers "Retry-After: 0" must not turn retries into a busy loop.
+        delay = self._backoff if retry_after is None else max(self._backoff, retry_after)
+        delay = min(delay, self._max_backoff)
         log.warn(
             "{name}: {count} updates for Jira are held and retried in {delay:.0f} s: {reason}",
             name=self.name,

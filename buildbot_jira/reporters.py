@@ -79,7 +79,8 @@ def reporter_retry(min_backoff: float) -> RetryPolicy:
 class JiraReporterBase(ReporterBase):
     """What the Jira reporters share: options, connection, outbox, rendering."""
 
-    # Compare the arguments only: a reconfig with unchanged arguments is a no-op.
+    # What a reconfig compares (Buildbot adds ReporterBase's ``generators``, so
+    # an unchanged reporter is reconfigured too: cheap, and nothing is lost).
     compare_attrs: ClassVar[tuple[str, ...]] = ("name", "_config_args", "_config_kwargs")
     #: The step events a reporter needs, besides build new and finished.
     step_events: ClassVar[tuple[str, ...]] = ()
@@ -366,12 +367,16 @@ class JiraBuildReporter(JiraReporterBase):
         self.test_update_interval = self._interval
 
     def stopService(self) -> defer.Deferred[None]:
-        """Cancel pending test-count updates, then stop."""
-        for timer in self._test_timers.values():
-            if timer.active():
-                timer.cancel()
-        self._test_timers.clear()
-        return super().stopService()
+        """Stop, then cancel pending test-count updates (late step events start none)."""
+
+        def cancel_timers(result: object) -> object:
+            for timer in self._test_timers.values():
+                if timer.active():
+                    timer.cancel()
+            self._test_timers.clear()
+            return result
+
+        return super().stopService().addBoth(cancel_timers)
 
     async def report(self, event: BuildEvent) -> None:
         """Send the build's state for a build or step event."""
@@ -391,7 +396,8 @@ class JiraBuildReporter(JiraReporterBase):
         if not snapshot.complete and keys:
             self._show_keys(snapshot, keys)
         data = self.mapping.build_data(snapshot, keys=keys, **await self.common_fields(snapshot))
-        if self.queue("builds", data, f"{snapshot.builder_name} #{snapshot.number}"):
+        queued = self.queue("builds", data, f"{snapshot.builder_name} #{snapshot.number}")
+        if queued and not snapshot.complete:
             assert isinstance(data, BuildData)
             self._last_tests[snapshot.buildid] = (self.now(), data.test_info)
 
@@ -415,7 +421,7 @@ class JiraBuildReporter(JiraReporterBase):
 
     def _step_finished(self, snapshot: BuildSnapshot) -> None:
         """Keep a running build's test counts current, at most once per interval."""
-        if snapshot.complete or snapshot.buildid in self._finished:
+        if not self.running or snapshot.complete or snapshot.buildid in self._finished:
             return
         last = self._last_tests.get(snapshot.buildid)
         if last is None:

@@ -177,6 +177,16 @@ class FieldTests(unittest.TestCase):
         self.assertEqual(build_test_info(both), TestInfo(passed=5, failed=3, skipped=2))
         junk = snapshot(properties={"tests_passed": "many", "tests_failed": True})
         self.assertIsNone(build_test_info(junk))
+        odd = snapshot(properties={"tests_passed": "\u00b2", "tests_failed": "\u0663"})
+        self.assertIsNone(build_test_info(odd))  # digits, but not ASCII ones
+
+    def test_huge_test_counts_stay_within_int64(self) -> None:
+        big = 2**63
+        data = build_data(
+            snapshot(properties={"tests_passed": big, "tests_failed": big, "tests_skipped": big})
+        )
+        assert isinstance(data, BuildData)
+        self.assertEqual(validation_errors(entity_schema("builds"), data.to_json()), [])
 
     def test_references_are_at_most_five(self) -> None:
         stamps = tuple(

@@ -263,3 +263,60 @@ class SavingTests(OutboxTestCase):
             await real_turn()
         await stopping
         self.assertEqual([u["key"] for u in store.saved], ["ci.example.com/app#1"])
+
+
+class ReviewedFailureTests(OutboxTestCase):
+    @coroutine_test
+    async def test_a_redirect_or_404_keeps_the_updates_as_a_configuration_problem(self) -> None:
+        outbox = await self.make()
+        for status in (302, 404):
+            self.sim.fail_next(1, status)
+            with captured_log() as lines:
+                outbox.put(update(status, 100 + status))
+                await self.until(lambda: outbox._backoff_call is not None)
+            self.assertEqual(len(outbox), 1)  # kept, not dropped
+            self.assertTrue(any("configuration problem" in line for line in lines))
+            await self.drain(outbox)  # the problem is fixed: the next try delivers
+        self.assertEqual(sorted(self.stored_states()), [302, 404])
+
+    @coroutine_test
+    async def test_retry_after_zero_waits_the_backoff_instead_of_looping(self) -> None:
+        outbox = await self.make()
+        self.sim.fail_next(1, 503, retry_after=0)
+        outbox.put(update(1, 100))
+        await self.until(lambda: outbox._backoff_call is not None)
+        assert outbox._backoff_call is not None
+        self.assertEqual(outbox._backoff_call.getTime() - self.clock.seconds(), 5)
+
+    @coroutine_test
+    async def test_an_update_made_during_a_backoff_is_saved_at_once(self) -> None:
+        outbox = await self.make()
+        self.sim.fail_next(1, 503)
+        outbox.put(update(1, 100))
+        await self.until(lambda: outbox._backoff_call is not None)
+        outbox.put(update(2, 200))
+        await self.until(lambda: len(self.store.saved) == 2)
+        self.assertEqual(
+            sorted(u["key"] for u in self.store.saved),
+            ["ci.example.com/app#1", "ci.example.com/app#2"],
+        )
+
+    @coroutine_test
+    async def test_an_unexpected_error_keeps_the_batch(self) -> None:
+        outbox = await self.make()
+        real_submit = outbox.client.submit
+        calls = []
+
+        async def broken_once(*args: Any, **kwargs: Any) -> Any:
+            calls.append(args)
+            if len(calls) == 1:
+                raise RuntimeError("a bug")
+            return await real_submit(*args, **kwargs)
+
+        outbox.client.submit = broken_once  # type: ignore[method-assign]
+        with captured_log() as lines:
+            outbox.put(update(1, 100))
+            await self.drain(outbox)
+        self.assertEqual(self.stored_states(), {1: ["successful"]})
+        self.assertTrue(any("unexpected error" in line for line in lines))
+        self.assertEqual(len(self.flushLoggedErrors(RuntimeError)), 1)

@@ -73,6 +73,12 @@ class CheckConfigTests(unittest.TestCase):
     def test_unknown_argument_is_named(self) -> None:
         self.assertIn("sitee", config_error(sitee="x"))
 
+    def test_a_secret_of_the_wrong_type_is_not_quoted(self) -> None:
+        message = config_error(client_secret=b"s3cr3t-bytes")
+        self.assertIn("client_secret", message)
+        self.assertIn("bytes", message)
+        self.assertNotIn("s3cr3t", message)
+
     def test_config_dict_and_repr_hide_the_secret(self) -> None:
         reporter = JiraBuildReporter(name="jira", **GOOD)
         self.assertNotIn(SECRET, repr(reporter.getConfigDict()))
