@@ -164,13 +164,15 @@ async def fetch_snapshot(master: Any, build: dict[str, Any], builder_name: str) 
 
 
 def _test_counts(result_sets: Sequence[dict[str, Any]]) -> TestInfo | None:
-    passed = failed = 0
-    found = False
-    for result_set in result_sets:
-        for name in ("tests_passed", "tests_failed"):
-            if not isinstance(result_set.get(name), int):
-                continue
-            found = True
-        passed += max(0, result_set.get("tests_passed") or 0)
-        failed += max(0, result_set.get("tests_failed") or 0)
-    return TestInfo(passed=passed, failed=failed) if found else None
+    """Passed and failed counts summed over the sets that have any; None if none has."""
+    counted = [
+        rs
+        for rs in result_sets
+        if isinstance(rs.get("tests_passed"), int) or isinstance(rs.get("tests_failed"), int)
+    ]
+    if not counted:
+        return None
+    return TestInfo(
+        passed=sum(max(0, rs.get("tests_passed") or 0) for rs in counted),
+        failed=sum(max(0, rs.get("tests_failed") or 0) for rs in counted),
+    )

@@ -119,11 +119,6 @@ def _site(value: object) -> str:
     return site
 
 
-def check_text_list(value: object, argument: str) -> tuple[str, ...]:
-    """A list of non-empty strings (a lone string is refused: it is a common slip)."""
-    return _text_list(value, argument)
-
-
 def check_pattern(value: object, argument: str) -> re.Pattern[str] | None:
     """A regular expression (string or compiled), or None."""
     if value is None:
@@ -182,7 +177,8 @@ def check_environment_types(value: object, argument: str) -> dict[str | re.Patte
     return dict(value)
 
 
-def _text_list(value: object, argument: str) -> tuple[str, ...]:
+def check_text_list(value: object, argument: str) -> tuple[str, ...]:
+    """A list of non-empty strings (a lone string is refused: it is a common slip)."""
     if isinstance(value, str) or not isinstance(value, list | tuple):
         raise JiraConfigError(f"{argument} must be a list of strings, not {value!r}")
     for item in value:
@@ -268,7 +264,7 @@ _SITE_CHECKS: Mapping[str, Callable[[Any, str], Any]] = {
     "builders": check_names,
     "branches": check_names,
     "issue_keys_property": lambda v, a: check_optional_text(v, a) or "jira_issue_keys",
-    "issue_key_properties": _text_list,
+    "issue_key_properties": check_text_list,
     "pipeline_id": check_renderable,
     "display_name": check_renderable,
     "label": check_renderable,

@@ -30,7 +30,7 @@ from buildbot_jira.deployments import (
     step_target_fields,
 )
 from buildbot_jira.errors import JiraConfigError
-from buildbot_jira.generators import BuildEvent, JiraEventGenerator
+from buildbot_jira.generators import BuildEvent, JiraEventGenerator, fetch_snapshot
 from buildbot_jira.mapping import (
     DEFAULT_RESULT_STATES,
     BuildMapping,
@@ -443,8 +443,6 @@ class JiraBuildReporter(JiraReporterBase):
 
     async def _refresh(self, snapshot: BuildSnapshot) -> None:
         # Read the build again: more steps may have finished while we waited.
-        from buildbot_jira.generators import fetch_snapshot
-
         build = await self.master.data.get(("builds", snapshot.buildid))
         if build is None or build.get("complete"):
             return

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from buildbot.config import BuilderConfig
-from buildbot.plugins import schedulers, steps, util
+from buildbot.plugins import schedulers, steps
 from buildbot.process.factory import BuildFactory
 from buildbot.test.util.integration import RunMasterBase
 from twisted.internet import defer, reactor, task
@@ -103,8 +103,3 @@ class JiraMasterTestCase(RunMasterBase):
                 return
             await task.deferLater(reactor, 0.01, lambda: None)
         raise AssertionError("condition not met in time")
-
-
-def deploy_property(name: str) -> util.Property:
-    """A renderable build property, for renderable arguments."""
-    return util.Property(name)
