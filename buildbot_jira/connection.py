@@ -1,9 +1,9 @@
 """One client and one token cache per Jira site and credentials, shared in a master.
 
 Every reporter and step of a master that names the same ``api_url`` and
-client ID uses one :class:`~buildbot_jira.auth.TokenCache` (so one token,
+client ID uses one :class:`~buildbot_jira.jira.auth.TokenCache` (so one token,
 renewed once), and those that also name the same site use one
-:class:`~buildbot_jira.client.JiraCloud` (so the cloud ID is looked up once).
+:class:`~buildbot_jira.jira.client.JiraCloud` (so the cloud ID is looked up once).
 :func:`acquire` hands out a counted reference; :meth:`JiraConnection.release`
 closes the connections when the last user is gone.
 """
@@ -17,9 +17,9 @@ from typing import Any
 import attrs
 from twisted.internet.interfaces import IReactorTime
 
-from buildbot_jira.auth import DEFAULT_API_URL, ClientCredentials, TokenCache
-from buildbot_jira.client import JiraCloud, RetryPolicy
-from buildbot_jira.http import HttpTransport
+from buildbot_jira.jira.auth import DEFAULT_API_URL, ClientCredentials, TokenCache
+from buildbot_jira.jira.client import JiraCloud, RetryPolicy
+from buildbot_jira.jira.http import HttpTransport
 
 __all__ = ["JiraConnection", "SiteSettings", "acquire"]
 

@@ -2,7 +2,7 @@
 
 Each check names the argument and says what it must be, so that a mistake
 shows when the configuration is loaded rather than when the first build
-ends. Checks raise :class:`~buildbot_jira.errors.JiraConfigError`; the
+ends. Checks raise :class:`~buildbot_jira.jira.errors.JiraConfigError`; the
 reporters turn it into Buildbot's configuration error.
 """
 
@@ -16,14 +16,14 @@ import attrs
 from buildbot.interfaces import IRenderable
 from buildbot.process.results import Results
 
-from buildbot_jira.auth import DEFAULT_API_URL
-from buildbot_jira.client import RetryPolicy
 from buildbot_jira.connection import SiteSettings
-from buildbot_jira.errors import JiraConfigError
-from buildbot_jira.http import check_base_url
-from buildbot_jira.keys import IssueKeyRules
-from buildbot_jira.mapping import DEFAULT_TEXT_PROPERTIES
-from buildbot_jira.model import ENVIRONMENT_TYPES
+from buildbot_jira.jira.auth import DEFAULT_API_URL
+from buildbot_jira.jira.client import RetryPolicy
+from buildbot_jira.jira.errors import JiraConfigError
+from buildbot_jira.jira.http import check_base_url
+from buildbot_jira.jira.model import ENVIRONMENT_TYPES
+from buildbot_jira.mapping.builds import DEFAULT_TEXT_PROPERTIES
+from buildbot_jira.mapping.keys import IssueKeyRules
 
 __all__ = [
     "SHARED_ARGUMENTS",

@@ -1,7 +1,7 @@
 """The Buildbot services that a ``master.cfg`` names to report to Jira.
 
-Thin wiring: a generator picks the events, :mod:`buildbot_jira.mapping`
-turns builds into Jira data, and an :class:`~buildbot_jira.outbox.Outbox`
+Thin wiring: a generator picks the events, :mod:`buildbot_jira.mapping.builds`
+turns builds into Jira data, and an :class:`~buildbot_jira.delivery.outbox.Outbox`
 delivers it in the background. Nothing here waits for Jira, so nothing here
 can slow a build down or fail it.
 """
@@ -21,26 +21,11 @@ from twisted.internet.interfaces import IDelayedCall
 from twisted.logger import Logger
 
 from buildbot_jira import connection
-from buildbot_jira.client import EntityType, RetryPolicy
-from buildbot_jira.deployments import (
-    DEFAULT_DEPLOYMENT_STATES,
-    DeploymentMapping,
-    DeploymentTarget,
-    guess_environment_type,
-    step_target_fields,
-)
-from buildbot_jira.errors import JiraConfigError
-from buildbot_jira.generators import BuildEvent, JiraEventGenerator, fetch_snapshot
-from buildbot_jira.mapping import (
-    DEFAULT_RESULT_STATES,
-    BuildMapping,
-    BuildSnapshot,
-    Skip,
-    build_test_info,
-    default_pipeline_id,
-    instance_name,
-)
-from buildbot_jira.model import (
+from buildbot_jira.delivery.outbox import Outbox, StateStore, Update
+from buildbot_jira.events import BuildEvent, JiraEventGenerator, fetch_snapshot
+from buildbot_jira.jira.client import EntityType, RetryPolicy
+from buildbot_jira.jira.errors import JiraConfigError
+from buildbot_jira.jira.model import (
     BUILD_STATES,
     DEPLOYMENT_STATES,
     ENVIRONMENT_TYPES,
@@ -49,6 +34,22 @@ from buildbot_jira.model import (
     SequenceNumbers,
     TestInfo,
     iso_timestamp,
+)
+from buildbot_jira.mapping.builds import (
+    DEFAULT_RESULT_STATES,
+    BuildMapping,
+    BuildSnapshot,
+    Skip,
+    build_test_info,
+    default_pipeline_id,
+    instance_name,
+)
+from buildbot_jira.mapping.deployments import (
+    DEFAULT_DEPLOYMENT_STATES,
+    DeploymentMapping,
+    DeploymentTarget,
+    guess_environment_type,
+    step_target_fields,
 )
 from buildbot_jira.options import (
     SHARED_ARGUMENTS,
@@ -64,7 +65,6 @@ from buildbot_jira.options import (
     take,
     take_options,
 )
-from buildbot_jira.outbox import Outbox, StateStore, Update
 
 __all__ = ["JiraBuildReporter", "JiraDeploymentReporter", "JiraReporterBase"]
 

@@ -29,11 +29,10 @@ from twisted.internet import defer, task
 from twisted.internet.interfaces import IReactorTime
 from twisted.python.failure import Failure
 
-from buildbot_jira.auth import DEFAULT_API_URL
-from buildbot_jira.client import GatingStatus, RetryPolicy
 from buildbot_jira.connection import SiteSettings, acquire
-from buildbot_jira.deployments import deployment_sequence_number
-from buildbot_jira.errors import (
+from buildbot_jira.jira.auth import DEFAULT_API_URL
+from buildbot_jira.jira.client import GatingStatus, RetryPolicy
+from buildbot_jira.jira.errors import (
     JiraAuthError,
     JiraConfigError,
     JiraError,
@@ -41,7 +40,8 @@ from buildbot_jira.errors import (
     JiraSiteError,
     JiraUnavailableError,
 )
-from buildbot_jira.mapping import default_pipeline_id, instance_name
+from buildbot_jira.mapping.builds import default_pipeline_id, instance_name
+from buildbot_jira.mapping.deployments import deployment_sequence_number
 from buildbot_jira.options import SiteOptions, check_renderable, take_options
 
 __all__ = [
@@ -81,7 +81,7 @@ Decision = Literal["allowed", "prevented", "invalid", "timeout"]
 
 
 class GatingSource(Protocol):
-    """What :func:`wait_for_gate` asks: :class:`~buildbot_jira.client.JiraCloud` is one."""
+    """What :func:`wait_for_gate` asks: :class:`~buildbot_jira.jira.client.JiraCloud` is one."""
 
     async def get_gating_status(
         self, pipeline_id: str, environment_id: str, sequence_number: int
@@ -264,7 +264,7 @@ async def wait_for_gate(
     """Ask Jira every ``interval`` seconds until it decides, or ``timeout`` passes.
 
     No gating data yet (404) and an unreachable Jira
-    (:class:`~buildbot_jira.errors.JiraUnavailableError`) are asked again at
+    (:class:`~buildbot_jira.jira.errors.JiraUnavailableError`) are asked again at
     the next poll; a ``Retry-After`` longer than ``interval`` pushes that
     poll back. A question still unanswered when the time is up is abandoned.
     Any other error of the client (refused credentials, missing permission,

@@ -3,7 +3,7 @@
 Usage: python scripts/extract_schemas.py PATH/TO/jira-software-devops-openapi.json [--out DIR]
 
 The schemas are copied as they are, less their ``description`` and ``example``
-annotations (see ``buildbot_jira.contract.schemas_from_document``).
+annotations (see ``buildbot_jira.simulator.contract.schemas_from_document``).
 """
 
 from __future__ import annotations
@@ -13,9 +13,9 @@ import json
 import sys
 from pathlib import Path
 
-from buildbot_jira.contract import schemas_from_document
+from buildbot_jira.simulator.contract import schemas_from_document
 
-DEFAULT_OUT = Path(__file__).resolve().parent.parent / "buildbot_jira" / "schemas"
+DEFAULT_OUT = Path(__file__).resolve().parent.parent / "buildbot_jira" / "simulator" / "schemas"
 
 
 def main(argv: list[str] | None = None) -> int:

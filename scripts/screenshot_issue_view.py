@@ -20,10 +20,10 @@ from typing import Any
 from twisted.internet import defer, task
 from twisted.internet.utils import getProcessOutputAndValue
 
-from buildbot_jira.auth import ClientCredentials, TokenCache
-from buildbot_jira.client import JiraCloud
-from buildbot_jira.http import HttpTransport
-from buildbot_jira.model import (
+from buildbot_jira.jira.auth import ClientCredentials, TokenCache
+from buildbot_jira.jira.client import JiraCloud
+from buildbot_jira.jira.http import HttpTransport
+from buildbot_jira.jira.model import (
     BuildData,
     BuildReference,
     DeploymentData,

@@ -10,9 +10,9 @@ from typing import Any
 from twisted.internet import defer, reactor, task
 from twisted.logger import formatEvent, globalLogPublisher
 
-from buildbot_jira.auth import ClientCredentials, TokenCache
-from buildbot_jira.client import JiraCloud, RetryPolicy
-from buildbot_jira.http import HttpTransport
+from buildbot_jira.jira.auth import ClientCredentials, TokenCache
+from buildbot_jira.jira.client import JiraCloud, RetryPolicy
+from buildbot_jira.jira.http import HttpTransport
 from buildbot_jira.simulator import (
     DEFAULT_CLIENT_ID,
     DEFAULT_CLIENT_SECRET,

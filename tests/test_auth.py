@@ -5,8 +5,8 @@ from __future__ import annotations
 from twisted.internet import defer, task
 from twisted.trial import unittest
 
-from buildbot_jira.auth import ClientCredentials, TokenCache, TokenUnavailable
-from buildbot_jira.errors import JiraAuthError
+from buildbot_jira.jira.auth import ClientCredentials, TokenCache, TokenUnavailable
+from buildbot_jira.jira.errors import JiraAuthError
 from tests.support import SECRET, captured_log, coroutine_test, make_client, start_simulator
 
 

@@ -11,10 +11,10 @@ from twisted.internet import reactor
 from twisted.internet.utils import getProcessOutputAndValue
 from twisted.trial import unittest
 
-from buildbot_jira import check
-from buildbot_jira.cli import build_parser
-from buildbot_jira.contract import entity_schema, validation_errors
 from buildbot_jira.simulator import DEFAULT_CLIENT_ID, RunningSimulator
+from buildbot_jira.simulator.contract import entity_schema, validation_errors
+from buildbot_jira.tools import check
+from buildbot_jira.tools.cli import build_parser
 from tests.support import SECRET, coroutine_test, start_simulator
 
 WRONG_SECRET = "wrong-secret-4f9a1c7e22"
@@ -232,7 +232,7 @@ class CheckCommandTests(CheckTestCase):
         # The simulator keeps serving on this reactor while the child runs.
         out, err, code = await getProcessOutputAndValue(
             sys.executable,
-            ["-m", "buildbot_jira.cli", *self.arguments(*extra)],
+            ["-m", "buildbot_jira.tools.cli", *self.arguments(*extra)],
             env=environment,
             reactor=reactor,
         )

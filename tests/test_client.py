@@ -5,9 +5,8 @@ from __future__ import annotations
 from twisted.internet import defer, task
 from twisted.trial import unittest
 
-from buildbot_jira.client import RetryPolicy, SubmitResult
-from buildbot_jira.contract import request_schema, validation_errors
-from buildbot_jira.errors import (
+from buildbot_jira.jira.client import RetryPolicy, SubmitResult
+from buildbot_jira.jira.errors import (
     JiraAuthError,
     JiraConfigError,
     JiraPermissionError,
@@ -15,7 +14,8 @@ from buildbot_jira.errors import (
     JiraSiteError,
     JiraUnavailableError,
 )
-from buildbot_jira.http import check_base_url, is_loopback_host
+from buildbot_jira.jira.http import check_base_url, is_loopback_host
+from buildbot_jira.simulator.contract import request_schema, validation_errors
 from tests.support import (
     SECRET,
     build_payload,

@@ -1,4 +1,4 @@
-"""Tests of buildbot_jira.contract: the shipped schemas and validation."""
+"""Tests of buildbot_jira.simulator.contract: the shipped schemas and validation."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from buildbot_jira import contract
+from buildbot_jira.simulator import contract
 
 CONTRACT = (
     Path(__file__).resolve().parents[1].parent
@@ -29,7 +29,7 @@ def _document() -> dict[str, Any]:
 
 def _shipped(name: str) -> Any:
     return json.loads(
-        resources.files("buildbot_jira").joinpath("schemas").joinpath(name).read_text("utf-8")
+        resources.files("buildbot_jira.simulator").joinpath("schemas").joinpath(name).read_text("utf-8")
     )
 
 
@@ -76,7 +76,7 @@ def valid_deployment(**changes: Any) -> dict[str, Any]:
 def test_shipped_schemas_equal_the_contract_document() -> None:
     document = _document()
     expected = contract.schemas_from_document(document)
-    shipped_dir = resources.files("buildbot_jira").joinpath("schemas")
+    shipped_dir = resources.files("buildbot_jira.simulator").joinpath("schemas")
     shipped = {p.name for p in shipped_dir.iterdir() if p.name.endswith(".json")}
     assert shipped == set(expected)
     for name, schema in expected.items():

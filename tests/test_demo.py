@@ -10,14 +10,14 @@ import tempfile
 import time
 import unittest
 
-from buildbot_jira import demo
 from buildbot_jira.simulator import JiraSimulator, StoredEntity
+from buildbot_jira.tools import demo
 
 
 def command() -> list[str]:
     """The installed ``buildbot-jira`` script, or the module when it is not installed."""
     script = os.path.join(os.path.dirname(sys.executable), "buildbot-jira")
-    return [script] if os.path.exists(script) else [sys.executable, "-m", "buildbot_jira.cli"]
+    return [script] if os.path.exists(script) else [sys.executable, "-m", "buildbot_jira.tools.cli"]
 
 
 class DemoCommandTests(unittest.TestCase):

@@ -10,16 +10,16 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from twisted.trial import unittest
 
-from buildbot_jira.contract import entity_schema, validation_errors
-from buildbot_jira.deployments import (
+from buildbot_jira.jira.model import DeploymentData, iso_timestamp
+from buildbot_jira.mapping.builds import Skip, SourceStamp
+from buildbot_jira.mapping.deployments import (
     DeploymentMapping,
     DeploymentTarget,
     deployment_sequence_number,
     guess_environment_type,
 )
-from buildbot_jira.mapping import Skip, SourceStamp
-from buildbot_jira.model import DeploymentData, iso_timestamp
 from buildbot_jira.reporters import JiraDeploymentReporter
+from buildbot_jira.simulator.contract import entity_schema, validation_errors
 from tests.support import SECRET
 from tests.test_mapping import snapshot
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 from buildbot.plugins import steps, util
 from buildbot.process.results import SUCCESS
 
-from buildbot_jira.contract import entity_schema, validation_errors
 from buildbot_jira.reporters import JiraDeploymentReporter
+from buildbot_jira.simulator.contract import entity_schema, validation_errors
 from tests.masters import JiraMasterTestCase, jira_arguments, shell
 from tests.support import coroutine_test
 

@@ -16,12 +16,12 @@ from twisted.internet import defer, protocol, reactor
 from twisted.python.failure import Failure
 from twisted.trial import unittest
 
-from buildbot_jira.cli import build_parser, make_simulator, print_banner
-from buildbot_jira.client import RetryPolicy
-from buildbot_jira.errors import JiraPermissionError
-from buildbot_jira.http import HttpResponse, HttpTransport
+from buildbot_jira.jira.client import RetryPolicy
+from buildbot_jira.jira.errors import JiraPermissionError
+from buildbot_jira.jira.http import HttpResponse, HttpTransport
 from buildbot_jira.reporters import JiraBuildReporter
 from buildbot_jira.simulator import DEFAULT_CLIENT_ID, RunningSimulator
+from buildbot_jira.tools.cli import build_parser, make_simulator, print_banner
 from tests.masters import JiraMasterTestCase, jira_arguments, shell
 from tests.support import build_payload, coroutine_test, make_client, start_simulator
 

@@ -1,4 +1,4 @@
-"""Tests for buildbot_jira.keys: finding Jira issue keys in text."""
+"""Tests for buildbot_jira.mapping.keys: finding Jira issue keys in text."""
 
 from __future__ import annotations
 
@@ -11,9 +11,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from buildbot_jira import keys
-from buildbot_jira.errors import JiraConfigError
-from buildbot_jira.keys import (
+from buildbot_jira.jira.errors import JiraConfigError
+from buildbot_jira.mapping import keys
+from buildbot_jira.mapping.keys import (
     DEFAULT_IGNORED,
     DEFAULT_KEY_PATTERN,
     DEFAULT_RULES,

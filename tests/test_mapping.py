@@ -17,9 +17,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from twisted.trial import unittest
 
-from buildbot_jira.contract import entity_schema, validation_errors
-from buildbot_jira.keys import IssueKeyRules
-from buildbot_jira.mapping import (
+from buildbot_jira.jira.model import BuildData, SequenceNumbers, TestInfo, clip, iso_timestamp
+from buildbot_jira.mapping.builds import (
     DEFAULT_RESULT_STATES,
     BuildMapping,
     BuildSnapshot,
@@ -31,7 +30,8 @@ from buildbot_jira.mapping import (
     final_state,
     instance_name,
 )
-from buildbot_jira.model import BuildData, SequenceNumbers, TestInfo, clip, iso_timestamp
+from buildbot_jira.mapping.keys import IssueKeyRules
+from buildbot_jira.simulator.contract import entity_schema, validation_errors
 
 
 def snapshot(**fields: object) -> BuildSnapshot:

@@ -7,8 +7,8 @@ from typing import Any
 from twisted.internet import defer, task
 from twisted.trial import unittest
 
-from buildbot_jira.client import RetryPolicy
-from buildbot_jira.outbox import MemoryStore, Outbox, Update
+from buildbot_jira.delivery.outbox import MemoryStore, Outbox, Update
+from buildbot_jira.jira.client import RetryPolicy
 from tests.support import (
     build_payload,
     captured_log,

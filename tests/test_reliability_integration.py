@@ -10,9 +10,9 @@ from buildbot.plugins import steps
 from buildbot.process.results import SUCCESS
 from twisted.internet import defer, reactor
 
-from buildbot_jira.contract import entity_schema, validation_errors
 from buildbot_jira.reporters import JiraBuildReporter
 from buildbot_jira.simulator import JiraSimulator
+from buildbot_jira.simulator.contract import entity_schema, validation_errors
 from tests.masters import JiraMasterTestCase, jira_arguments, shell
 from tests.support import SECRET, captured_log, coroutine_test
 

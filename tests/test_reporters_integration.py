@@ -11,8 +11,8 @@ from buildbot.process import buildstep
 from buildbot.process.results import FAILURE, SUCCESS
 from twisted.internet import defer
 
-from buildbot_jira.contract import entity_schema, validation_errors
 from buildbot_jira.reporters import JiraBuildReporter
+from buildbot_jira.simulator.contract import entity_schema, validation_errors
 from tests.masters import BUILDBOT_URL, JiraMasterTestCase, jira_arguments, shell
 from tests.support import coroutine_test
 

@@ -17,8 +17,6 @@ from twisted.internet import defer, reactor, task
 from twisted.trial import unittest
 from twisted.web.client import Agent, HTTPConnectionPool, ResponseNeverReceived
 
-from buildbot_jira import contract
-from buildbot_jira.cli import build_parser, main, make_simulator, print_banner
 from buildbot_jira.simulator import (
     DEFAULT_CLIENT_ID,
     DEFAULT_CLIENT_SECRET,
@@ -26,7 +24,9 @@ from buildbot_jira.simulator import (
     IssuedToken,
     JiraSimulator,
     RunningSimulator,
+    contract,
 )
+from buildbot_jira.tools.cli import build_parser, main, make_simulator, print_banner
 
 from .test_contract import valid_build, valid_deployment
 

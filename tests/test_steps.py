@@ -14,10 +14,10 @@ from twisted.internet import defer, task
 from twisted.trial import unittest
 
 from buildbot_jira import steps as steps_module
-from buildbot_jira.client import GatingStatus
 from buildbot_jira.connection import SiteSettings
-from buildbot_jira.errors import JiraAuthError, JiraPermissionError, JiraUnavailableError
-from buildbot_jira.model import DeploymentData, Environment, Pipeline
+from buildbot_jira.jira.client import GatingStatus
+from buildbot_jira.jira.errors import JiraAuthError, JiraPermissionError, JiraUnavailableError
+from buildbot_jira.jira.model import DeploymentData, Environment, Pipeline
 from buildbot_jira.simulator import RunningSimulator
 from buildbot_jira.steps import (
     GATE_RETRY,

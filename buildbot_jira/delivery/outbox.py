@@ -29,14 +29,14 @@ from twisted.internet.interfaces import IDelayedCall, IReactorTime
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 
-from buildbot_jira.client import (
+from buildbot_jira.jira.client import (
     MAX_ENTITIES_PER_REQUEST,
     EntityType,
     JiraCloud,
     Rejection,
     SubmitResult,
 )
-from buildbot_jira.errors import (
+from buildbot_jira.jira.errors import (
     JiraAuthError,
     JiraError,
     JiraPermissionError,

@@ -7,6 +7,7 @@ here is plain data in, plain data out.
 
 from __future__ import annotations
 
+import datetime
 import hashlib
 import re
 from collections.abc import Mapping, Sequence
@@ -16,8 +17,7 @@ from urllib.parse import urlsplit
 import attrs
 from buildbot.process import results as buildbot_results
 
-from buildbot_jira.keys import IssueKeyRules, extract_issue_keys, parse_issue_keys_property
-from buildbot_jira.model import (
+from buildbot_jira.jira.model import (
     MAX_ISSUE_KEYS,
     MAX_REFERENCES,
     BuildData,
@@ -25,6 +25,7 @@ from buildbot_jira.model import (
     TestInfo,
     clip,
 )
+from buildbot_jira.mapping.keys import IssueKeyRules, extract_issue_keys, parse_issue_keys_property
 
 __all__ = [
     "DEFAULT_RESULT_STATES",
@@ -37,6 +38,7 @@ __all__ = [
     "build_label",
     "build_test_info",
     "default_pipeline_id",
+    "epoch",
     "final_state",
     "find_issue_keys",
 ]
@@ -154,6 +156,15 @@ def find_issue_keys(
 
 def _text(value: object) -> str | None:
     return value if isinstance(value, str) else None
+
+
+def epoch(value: object) -> float | None:
+    """Seconds since the epoch from Buildbot's datetimes (or numbers)."""
+    if isinstance(value, datetime.datetime):
+        return value.timestamp()
+    if isinstance(value, int | float):
+        return float(value)
+    return None
 
 
 def final_state(

@@ -1,6 +1,6 @@
 """A local stand-in for Jira Software Cloud, behind its OAuth 2.0 gateway.
 
-``JiraSimulator`` speaks the DevOps contract (``buildbot_jira.contract``) the
+``JiraSimulator`` speaks the DevOps contract (``buildbot_jira.simulator.contract``) the
 way Jira Cloud does through ``api.atlassian.com``: the client-credentials
 token endpoint, the site's ``tenant_info``, and the builds, deployments,
 development information and feature-flag APIs under
@@ -21,7 +21,7 @@ dropped connections, revoked tokens.
 Everything it received and stored is readable from Python and, without
 authentication, as JSON from ``GET /_simulator/state`` and
 ``GET /_simulator/issues``, and as a page in the style of Jira's development
-panel from ``GET /`` (or ``/_simulator/view``; see :mod:`buildbot_jira.issue_view`).
+panel from ``GET /`` (or ``/_simulator/view``; see :mod:`buildbot_jira.simulator.issue_view`).
 Nothing under ``/_simulator/``, nor ``/``, changes state, is delayed, faulted
 or recorded.
 
@@ -57,7 +57,7 @@ from twisted.protocols.policies import ProtocolWrapper, WrappingFactory
 from twisted.python.failure import Failure
 from twisted.web import resource, server
 
-from buildbot_jira.contract import (
+from buildbot_jira.simulator.contract import (
     DEVINFO_ENTITY_KINDS,
     ENTITY_TYPES,
     EntityType,
@@ -66,7 +66,7 @@ from buildbot_jira.contract import (
     envelope_schema,
     validation_errors,
 )
-from buildbot_jira.issue_view import render_simulator_page
+from buildbot_jira.simulator.issue_view import render_simulator_page
 
 __all__ = [
     "DEFAULT_CLIENT_ID",

@@ -10,14 +10,16 @@ from __future__ import annotations
 
 import datetime
 import re
-from collections.abc import Iterable
-from typing import Any
+from collections.abc import Iterable, Mapping
+from typing import Any, Final, Literal
 
 import attrs
 
 __all__ = [
     "BUILD_STATES",
     "DEPLOYMENT_STATES",
+    "ENTITY_LISTS",
+    "ENTITY_TYPES",
     "ENVIRONMENT_TYPES",
     "ISSUE_KEY_RE",
     "MAX_ASSOCIATION_VALUES",
@@ -26,6 +28,7 @@ __all__ = [
     "BuildData",
     "BuildReference",
     "DeploymentData",
+    "EntityType",
     "Environment",
     "Pipeline",
     "SequenceNumbers",
@@ -33,6 +36,19 @@ __all__ = [
     "clip",
     "iso_timestamp",
 ]
+
+EntityType = Literal["builds", "deployments", "devinfo", "featureflags"]
+
+#: The four kinds of data that the DevOps APIs accept.
+ENTITY_TYPES: Final[tuple[EntityType, ...]] = ("builds", "deployments", "devinfo", "featureflags")
+
+#: The member of each bulk request body that holds the list of entities.
+ENTITY_LISTS: Final[Mapping[EntityType, str]] = {
+    "builds": "builds",
+    "deployments": "deployments",
+    "devinfo": "repositories",
+    "featureflags": "flags",
+}
 
 BUILD_STATES = frozenset({"pending", "in_progress", "successful", "failed", "cancelled", "unknown"})
 DEPLOYMENT_STATES = frozenset(

@@ -2,13 +2,12 @@
 
 A generator subscribes to build (and optionally step) events, drops those of
 other masters, builders and branches, and gathers what Buildbot knows of the
-build into a :class:`~buildbot_jira.mapping.BuildSnapshot`: the only place
+build into a :class:`~buildbot_jira.mapping.builds.BuildSnapshot`: the only place
 where the reporters read the master's data.
 """
 
 from __future__ import annotations
 
-import datetime
 import re
 from collections.abc import Callable, Collection, Sequence
 from typing import Any
@@ -17,10 +16,10 @@ import attrs
 from buildbot.reporters import utils as reporter_utils
 from twisted.internet import defer
 
-from buildbot_jira.mapping import BuildSnapshot, SourceStamp
-from buildbot_jira.model import TestInfo
+from buildbot_jira.jira.model import TestInfo
+from buildbot_jira.mapping.builds import BuildSnapshot, SourceStamp, epoch
 
-__all__ = ["BuildEvent", "JiraEventGenerator", "epoch", "fetch_snapshot", "matches_any"]
+__all__ = ["BuildEvent", "JiraEventGenerator", "fetch_snapshot", "matches_any"]
 
 
 @attrs.frozen
@@ -116,15 +115,6 @@ class JiraEventGenerator:
         ):
             return None
         return BuildEvent(kind=kind, event=event, snapshot=snapshot, step=step)
-
-
-def epoch(value: object) -> float | None:
-    """Seconds since the epoch from Buildbot's datetimes (or numbers)."""
-    if isinstance(value, datetime.datetime):
-        return value.timestamp()
-    if isinstance(value, int | float):
-        return float(value)
-    return None
 
 
 async def fetch_snapshot(master: Any, build: dict[str, Any], builder_name: str) -> BuildSnapshot:

@@ -26,7 +26,7 @@ from urllib.parse import urlsplit
 import attrs
 
 if TYPE_CHECKING:
-    from buildbot_jira.simulator import JiraSimulator
+    from buildbot_jira.simulator.core import JiraSimulator
 
 __all__ = [
     "REFRESH_SECONDS",

@@ -27,11 +27,10 @@ from urllib.parse import urlsplit
 
 import attrs
 
-from buildbot_jira.auth import DEFAULT_API_URL, TokenUnavailable
-from buildbot_jira.client import JiraCloud, RetryPolicy, SubmitResult
 from buildbot_jira.connection import SiteSettings, acquire
-from buildbot_jira.contract import entity_schema, validation_errors
-from buildbot_jira.errors import (
+from buildbot_jira.jira.auth import DEFAULT_API_URL, TokenUnavailable
+from buildbot_jira.jira.client import JiraCloud, RetryPolicy, SubmitResult
+from buildbot_jira.jira.errors import (
     JiraAuthError,
     JiraConfigError,
     JiraPermissionError,
@@ -39,9 +38,10 @@ from buildbot_jira.errors import (
     JiraSiteError,
     JiraUnavailableError,
 )
-from buildbot_jira.http import TransportError
-from buildbot_jira.model import ISSUE_KEY_RE, BuildData, iso_timestamp
+from buildbot_jira.jira.http import TransportError
+from buildbot_jira.jira.model import ISSUE_KEY_RE, BuildData, iso_timestamp
 from buildbot_jira.options import take_options
+from buildbot_jira.simulator.contract import entity_schema, validation_errors
 
 __all__ = [
     "DEFAULT_SECRET_VARIABLE",

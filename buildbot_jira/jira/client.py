@@ -20,16 +20,16 @@ from twisted.internet import task
 from twisted.internet.interfaces import IReactorTime
 from twisted.logger import Logger
 
-from buildbot_jira.auth import DEFAULT_API_URL, SingleFlight, TokenCache, TokenUnavailable
-from buildbot_jira.contract import ENTITY_LISTS, EntityType
-from buildbot_jira.errors import (
+from buildbot_jira.jira.auth import DEFAULT_API_URL, SingleFlight, TokenCache, TokenUnavailable
+from buildbot_jira.jira.errors import (
     JiraAuthError,
     JiraPermissionError,
     JiraRequestError,
     JiraSiteError,
     JiraUnavailableError,
 )
-from buildbot_jira.http import HttpResponse, HttpTransport, TransportError, parse_retry_after
+from buildbot_jira.jira.http import HttpResponse, HttpTransport, TransportError, parse_retry_after
+from buildbot_jira.jira.model import ENTITY_LISTS, EntityType
 
 __all__ = [
     "MAX_ENTITIES_PER_REQUEST",

@@ -23,7 +23,7 @@ from twisted.internet.interfaces import IReactorTime
 from twisted.web import client as web_client
 from twisted.web.http_headers import Headers
 
-from buildbot_jira.errors import JiraConfigError
+from buildbot_jira.jira.errors import JiraConfigError
 
 __all__ = [
     "HttpResponse",

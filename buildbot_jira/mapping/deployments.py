@@ -3,7 +3,7 @@
 A deployment is a whole build (builder level) or one step whose name
 matches a pattern (step level). This module decides its environment type,
 its sequence number and its state, and builds the
-:class:`~buildbot_jira.model.DeploymentData`.
+:class:`~buildbot_jira.jira.model.DeploymentData`.
 """
 
 from __future__ import annotations
@@ -15,20 +15,20 @@ from typing import Any
 import attrs
 from buildbot.process import results as buildbot_results
 
-from buildbot_jira.generators import epoch
-from buildbot_jira.mapping import (
-    DEFAULT_RESULT_STATES,
-    BuildSnapshot,
-    Skip,
-    build_label,
-    references,
-)
-from buildbot_jira.model import (
+from buildbot_jira.jira.model import (
     DEPLOYMENT_STATES,
     ENVIRONMENT_TYPES,
     DeploymentData,
     Environment,
     Pipeline,
+)
+from buildbot_jira.mapping.builds import (
+    DEFAULT_RESULT_STATES,
+    BuildSnapshot,
+    Skip,
+    build_label,
+    epoch,
+    references,
 )
 
 __all__ = [

@@ -22,7 +22,6 @@ from typing import Any, TextIO
 from twisted.python.failure import Failure
 
 from buildbot_jira import __version__
-from buildbot_jira.contract import ENTITY_TYPES
 from buildbot_jira.simulator import (
     DEFAULT_CLIENT_ID,
     DEFAULT_CLIENT_SECRET,
@@ -32,6 +31,7 @@ from buildbot_jira.simulator import (
     ReceivedRequest,
     RunningSimulator,
 )
+from buildbot_jira.simulator.contract import ENTITY_TYPES
 
 __all__ = [
     "INTERRUPTED",
@@ -120,7 +120,7 @@ async def _as_coroutine(start: Callable[[Any], Awaitable[int]], reactor: Any) ->
 
 
 def _add_demo(subparsers: Any) -> None:
-    from buildbot_jira import demo
+    from buildbot_jira.tools import demo
 
     parser = subparsers.add_parser(
         "demo",
@@ -141,7 +141,7 @@ def _add_demo(subparsers: Any) -> None:
 
 def run_demo(args: argparse.Namespace) -> int:
     """Run ``buildbot-jira demo``."""
-    from buildbot_jira import demo
+    from buildbot_jira.tools import demo
 
     return run_on_reactor(lambda reactor: demo.run(args, out=sys.stdout, reactor=reactor))
 
@@ -150,7 +150,7 @@ def run_demo(args: argparse.Namespace) -> int:
 
 
 def _add_check(subparsers: Any) -> None:
-    from buildbot_jira import check
+    from buildbot_jira.tools import check
 
     codes = "; ".join(f"{code} {cause}" for code, cause in check.EXIT_CODES.items())
     parser = subparsers.add_parser(
@@ -170,7 +170,7 @@ def _add_check(subparsers: Any) -> None:
 
 def run_check(args: argparse.Namespace) -> int:
     """Run ``buildbot-jira check``."""
-    from buildbot_jira import check
+    from buildbot_jira.tools import check
 
     return run_on_reactor(
         lambda reactor: check.run(

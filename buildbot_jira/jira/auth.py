@@ -16,8 +16,8 @@ from twisted.internet import defer
 from twisted.internet.interfaces import IReactorTime
 from twisted.python.failure import Failure
 
-from buildbot_jira.errors import JiraAuthError
-from buildbot_jira.http import HttpTransport, TransportError, parse_retry_after
+from buildbot_jira.jira.errors import JiraAuthError
+from buildbot_jira.jira.http import HttpTransport, TransportError, parse_retry_after
 
 __all__ = ["DEFAULT_API_URL", "AccessToken", "ClientCredentials", "TokenCache", "TokenUnavailable"]
 

@@ -1,6 +1,6 @@
 """The Jira Software Cloud DevOps contract, as JSON schemas.
 
-The schemas under ``buildbot_jira/schemas/`` are copied from Atlassian's
+The schemas under ``buildbot_jira/simulator/schemas/`` are copied from Atlassian's
 OpenAPI document (``scripts/extract_schemas.py`` regenerates them, stripping
 only the ``description`` and ``example`` annotations). This module loads them
 and validates payloads against them, for the simulator and for tests.
@@ -32,11 +32,13 @@ import re
 from collections import OrderedDict
 from collections.abc import Iterator, Mapping
 from importlib import resources
-from typing import Any, Final, Literal
+from typing import Any, Final
 from urllib.parse import urlsplit
 
 from jsonschema import Draft4Validator, FormatChecker, ValidationError, validators
 from jsonschema.protocols import Validator
+
+from buildbot_jira.jira.model import ENTITY_LISTS, ENTITY_TYPES, EntityType
 
 __all__ = [
     "BULK_PATHS",
@@ -55,25 +57,12 @@ __all__ = [
     "validation_errors",
 ]
 
-EntityType = Literal["builds", "deployments", "devinfo", "featureflags"]
-
-#: The four kinds of data that the DevOps APIs accept.
-ENTITY_TYPES: Final[tuple[EntityType, ...]] = ("builds", "deployments", "devinfo", "featureflags")
-
 #: The bulk operation of each entity type, as the contract document names its path.
 BULK_PATHS: Final[Mapping[EntityType, str]] = {
     "builds": "/rest/builds/0.1/bulk",
     "deployments": "/rest/deployments/0.1/bulk",
     "devinfo": "/rest/devinfo/0.10/bulk",
     "featureflags": "/rest/featureflags/0.1/bulk",
-}
-
-#: The member of each bulk request body that holds the list of entities.
-ENTITY_LISTS: Final[Mapping[EntityType, str]] = {
-    "builds": "builds",
-    "deployments": "deployments",
-    "devinfo": "repositories",
-    "featureflags": "flags",
 }
 
 #: The lists of entities inside one devinfo repository.
@@ -141,7 +130,8 @@ def schemas_from_document(document: Mapping[str, Any]) -> dict[str, dict[str, An
 
 @functools.cache
 def _shipped(name: str) -> dict[str, Any]:
-    text = resources.files("buildbot_jira").joinpath("schemas").joinpath(name).read_text("utf-8")
+    folder = resources.files("buildbot_jira.simulator").joinpath("schemas")
+    text = folder.joinpath(name).read_text("utf-8")
     schema: dict[str, Any] = json.loads(text)
     return schema
 

@@ -65,7 +65,7 @@ from typing import Any
 
 import attrs
 
-from buildbot_jira.errors import JiraConfigError
+from buildbot_jira.jira.errors import JiraConfigError
 
 __all__ = [
     "DEFAULT_IGNORED",
@@ -278,7 +278,7 @@ class IssueKeyRules:
     >>> IssueKeyRules(pattern="(")
     Traceback (most recent call last):
     ...
-    buildbot_jira.errors.JiraConfigError: pattern '(' is not a valid regular expression \
+    buildbot_jira.jira.errors.JiraConfigError: pattern '(' is not a valid regular expression \
 (missing ), unterminated subpattern at position 0)
     """
 

@@ -1,0 +1,1 @@
+"""Delivery: the durable outbox that carries updates to Jira in the background."""
