@@ -682,9 +682,17 @@ class JiraSimulator:
 
     # -- serving ------------------------------------------------------------
 
+    def resource(self) -> resource.Resource:
+        """The twisted.web resource that answers every request to this simulator.
+
+        Tests can serve it without sockets, through
+        ``treq.testing.RequestTraversalAgent``.
+        """
+        return _SimulatorResource(self)
+
     def site(self) -> server.Site:
         """A twisted.web Site serving this simulator."""
-        return _QuietSite(_SimulatorResource(self))
+        return _QuietSite(self.resource())
 
     async def listen(
         self,
