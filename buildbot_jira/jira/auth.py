@@ -17,14 +17,27 @@ from twisted.internet.interfaces import IReactorTime
 from twisted.python.failure import Failure
 
 from buildbot_jira.jira.errors import JiraAuthError
-from buildbot_jira.jira.http import HttpTransport, TransportError, parse_retry_after
+from buildbot_jira.jira.http import (
+    DEFAULT_TIMEOUT,
+    HttpTransport,
+    TransportError,
+    parse_retry_after,
+)
 
-__all__ = ["DEFAULT_API_URL", "AccessToken", "ClientCredentials", "TokenCache", "TokenUnavailable"]
+__all__ = [
+    "DEFAULT_API_URL",
+    "AccessToken",
+    "ClientCredentials",
+    "TokenCache",
+    "TokenUnavailable",
+    "hidden_repr",
+]
 
 DEFAULT_API_URL = "https://api.atlassian.com"
 
 
-def _hidden(_value: object) -> str:
+def hidden_repr(_value: object) -> str:
+    """The ``repr`` of a secret field (``attrs.field(repr=hidden_repr)``): never the value."""
     return "'***'"
 
 
@@ -33,7 +46,7 @@ class ClientCredentials:
     """A client ID and its secret; the secret never shows in a ``repr``."""
 
     client_id: str = attrs.field(validator=attrs.validators.instance_of(str))
-    client_secret: str = attrs.field(validator=attrs.validators.instance_of(str), repr=_hidden)
+    client_secret: str = attrs.field(validator=attrs.validators.instance_of(str), repr=hidden_repr)
 
     def redact(self, text: str) -> str:
         """``text`` with the secret blanked out, should a remote echo it."""
@@ -44,7 +57,7 @@ class ClientCredentials:
 class AccessToken:
     """An access token and the clock times between which it is handed out."""
 
-    value: str = attrs.field(repr=_hidden)
+    value: str = attrs.field(repr=hidden_repr)
     obtained_at: float
     expires_at: float
     refresh_at: float
@@ -124,7 +137,7 @@ class TokenCache:
         api_url: str = DEFAULT_API_URL,
         clock: IReactorTime | None = None,
         margin: float = 60.0,
-        timeout: float = 30.0,
+        timeout: float = DEFAULT_TIMEOUT,
         site: str = "",
     ) -> None:
         if margin < 0:

@@ -28,7 +28,13 @@ from buildbot_jira.jira.errors import (
     JiraSiteError,
     JiraUnavailableError,
 )
-from buildbot_jira.jira.http import HttpResponse, HttpTransport, TransportError, parse_retry_after
+from buildbot_jira.jira.http import (
+    DEFAULT_TIMEOUT,
+    HttpResponse,
+    HttpTransport,
+    TransportError,
+    parse_retry_after,
+)
 from buildbot_jira.jira.model import ENTITY_LISTS, EntityType
 
 __all__ = [
@@ -222,7 +228,7 @@ class JiraCloud:
         cloud_id: str | None = None,
         api_url: str = DEFAULT_API_URL,
         site_url: str | None = None,
-        timeout: float = 30.0,
+        timeout: float = DEFAULT_TIMEOUT,
         retry: RetryPolicy = RetryPolicy(),
         clock: IReactorTime | None = None,
         uniform: Callable[[], float] = random.random,

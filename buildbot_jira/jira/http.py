@@ -26,6 +26,7 @@ from twisted.web.http_headers import Headers
 from buildbot_jira.jira.errors import JiraConfigError
 
 __all__ = [
+    "DEFAULT_TIMEOUT",
     "HttpResponse",
     "HttpTransport",
     "TransportError",
@@ -37,6 +38,9 @@ __all__ = [
 #: Jira's answers are small JSON documents; anything larger is cut off here
 #: rather than held in the master's memory.
 MAX_RESPONSE_BYTES = 4 * 1024 * 1024
+
+#: Seconds to wait for one request to Jira, unless configured otherwise.
+DEFAULT_TIMEOUT = 30.0
 
 
 class TransportError(Exception):
