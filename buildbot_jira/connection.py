@@ -1,152 +1,172 @@
 """One client and one token cache per Jira site and credentials, shared in a master.
 
 Every reporter and step of a master that names the same ``api_url`` and
-client ID uses one :class:`~buildbot_jira.jira.auth.TokenCache` (so one token,
-renewed once), and those that also name the same site use one
-:class:`~buildbot_jira.jira.client.JiraCloud` (so the cloud ID is looked up once).
-:func:`acquire` hands out a counted reference; :meth:`JiraConnection.release`
-closes the connections when the last user is gone.
+client credentials uses one :class:`~buildbot_jira.jira.auth.TokenCache` (so
+one token, renewed once), and those that also name the same site and retry
+the same way use one :class:`~buildbot_jira.jira.client.JiraCloud` (so the
+cloud ID is looked up once). A :class:`ConnectionPool` hands out counted
+references (:class:`JiraConnection`) and closes the HTTP connections when
+the last user of them is gone.
+
+In a master, the pool is the :class:`JiraConnections` service, which
+Buildbot's :class:`~buildbot.util.service.SharedService` keeps once per
+master (:func:`connect` finds it). A program without a master
+(``buildbot-jira check``) takes a pool of its own with
+:func:`open_connection`.
 """
 
 from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Generic, TypeVar, cast
 
 import attrs
+from buildbot.util.service import SharedService
+from twisted.internet import defer
 from twisted.internet.interfaces import IReactorTime
 
-from buildbot_jira.jira.auth import DEFAULT_API_URL, ClientCredentials, TokenCache
-from buildbot_jira.jira.client import JiraCloud, RetryPolicy
+from buildbot_jira.jira.auth import ClientCredentials, TokenCache
+from buildbot_jira.jira.client import JiraCloud
 from buildbot_jira.jira.http import HttpTransport
+from buildbot_jira.jira.retry import RetryPolicy
+from buildbot_jira.sites import JiraSite
 
-__all__ = ["JiraConnection", "SiteSettings", "acquire"]
+__all__ = [
+    "ConnectionPool",
+    "JiraConnection",
+    "JiraConnections",
+    "client_key",
+    "connect",
+    "open_connection",
+    "token_key",
+]
+
+T = TypeVar("T")
+
+#: What decides sharing: plain values (a digest of the secret, never the secret).
+Key = tuple[Any, ...]
 
 
-def _hidden(_value: object) -> str:
-    return "'***'"
+def token_key(site: JiraSite[str]) -> Key:
+    """What decides which token cache (and transport) two users share."""
+    # A digest, so that the secret itself is kept nowhere but in the credentials.
+    digest = hashlib.sha256(site.client_secret.encode("utf-8")).hexdigest()
+    return (site.api_url, site.client_id, digest, site.timeout)
+
+
+def client_key(site: JiraSite[str], retry: RetryPolicy) -> Key:
+    """What decides which client two users share."""
+    return (*token_key(site), site.site, site.site_url, site.cloud_id, retry)
 
 
 @attrs.frozen
-class SiteSettings:
-    """Where a Jira site is and how to authenticate to it."""
+class _Keys:
+    token: Key
+    client: Key
 
-    site: str
-    client_id: str
-    client_secret: str = attrs.field(repr=_hidden)
-    api_url: str = DEFAULT_API_URL
-    site_url: str | None = None
-    cloud_id: str | None = None
-    timeout: float = 30.0
-    token_margin: float = 60.0
-    retry: RetryPolicy = attrs.field(factory=RetryPolicy)
 
-    def credentials(self) -> ClientCredentials:
-        """The OAuth client credentials."""
-        return ClientCredentials(client_id=self.client_id, client_secret=self.client_secret)
-
-    def _secret_digest(self) -> str:
-        return hashlib.sha256(self.client_secret.encode("utf-8")).hexdigest()
-
-    def token_key(self) -> tuple[Any, ...]:
-        """What decides which token cache is shared."""
-        return (
-            self.api_url,
-            self.client_id,
-            self._secret_digest(),
-            self.timeout,
-            self.token_margin,
-        )
-
-    def client_key(self) -> tuple[Any, ...]:
-        """What decides which client is shared."""
-        return (*self.token_key(), self.site, self.site_url, self.cloud_id, self.retry)
+@attrs.define
+class _Shared(Generic[T]):
+    value: T
+    users: int = 0
 
 
 class JiraConnection:
     """A counted reference to a shared :class:`JiraCloud` and its token cache."""
 
     def __init__(
-        self, registry: _Registry, settings: SiteSettings, client: JiraCloud, keys: _Keys
+        self, pool: ConnectionPool, site: JiraSite[str], client: JiraCloud, keys: _Keys
     ) -> None:
-        self._registry = registry
+        self._pool = pool
         self._keys = keys
         self._released = False
-        self.settings = settings
+        self.site = site
         self.client = client
 
     def __repr__(self) -> str:
-        return f"<JiraConnection site={self.settings.site!r}>"
+        return f"<JiraConnection site={self.site.site!r}>"
 
     async def release(self) -> None:
         """Give the reference back; the last one closes the HTTP connections."""
         if not self._released:
             self._released = True
-            await self._registry.release(self._keys)
+            await self._pool.release(self._keys)
 
 
-@attrs.frozen
-class _Keys:
-    token: tuple[Any, ...]
-    client: tuple[Any, ...]
+class ConnectionPool:
+    """Transports and token caches (by :func:`token_key`), clients (by :func:`client_key`).
 
+    :param reactor: does the networking (the global reactor by default).
+    :param clock: times requests, retries and tokens (``reactor`` by default).
+    """
 
-@attrs.define
-class _Shared:
-    value: Any
-    users: int = 0
+    def __init__(self, *, reactor: Any = None, clock: IReactorTime | None = None) -> None:
+        self._reactor = reactor
+        self._clock = clock
+        self._transports: dict[Key, _Shared[HttpTransport]] = {}
+        self._caches: dict[Key, _Shared[TokenCache]] = {}
+        self._clients: dict[Key, _Shared[JiraCloud]] = {}
 
+    def __repr__(self) -> str:
+        return f"<ConnectionPool clients={len(self._clients)} token caches={len(self._caches)}>"
 
-class _Registry:
-    """Shared transports and token caches (by token key) and clients (by client key)."""
-
-    def __init__(self) -> None:
-        self._transports: dict[tuple[Any, ...], _Shared] = {}
-        self._caches: dict[tuple[Any, ...], _Shared] = {}
-        self._clients: dict[tuple[Any, ...], _Shared] = {}
-
-    def acquire(
-        self, settings: SiteSettings, *, reactor: Any = None, clock: IReactorTime | None = None
-    ) -> JiraConnection:
-        # Tests run several reactors and clocks in one process: never share across them.
-        scope = (id(reactor), id(clock))
-        keys = _Keys(token=(*scope, *settings.token_key()), client=(*scope, *settings.client_key()))
-        transport: HttpTransport = self._take(
-            self._transports, keys.token, lambda: HttpTransport(reactor=reactor, clock=clock)
+    def acquire(self, site: JiraSite[str], *, retry: RetryPolicy) -> JiraConnection:
+        """A connection to ``site``, shared with every other user of the same settings."""
+        keys = _Keys(token=token_key(site), client=client_key(site, retry))
+        transport = self._take(
+            self._transports,
+            keys.token,
+            lambda: HttpTransport(reactor=self._reactor, clock=self._clock),
         )
-        cache: TokenCache = self._take(
+        cache = self._take(
             self._caches,
             keys.token,
             lambda: TokenCache(
-                credentials=settings.credentials(),
+                credentials=ClientCredentials(
+                    client_id=site.client_id, client_secret=site.client_secret
+                ),
                 transport=transport,
-                api_url=settings.api_url,
-                margin=settings.token_margin,
-                timeout=settings.timeout,
-                site=settings.site,
+                api_url=site.api_url,
+                timeout=site.timeout,
+                site=site.site,
             ),
         )
-        client: JiraCloud = self._take(
+        client = self._take(
             self._clients,
             keys.client,
             lambda: JiraCloud(
-                site=settings.site,
+                site=site.site,
                 token_cache=cache,
                 transport=transport,
-                cloud_id=settings.cloud_id,
-                api_url=settings.api_url,
-                site_url=settings.site_url,
-                timeout=settings.timeout,
-                retry=settings.retry,
+                cloud_id=site.cloud_id,
+                api_url=site.api_url,
+                site_url=site.site_url,
+                timeout=site.timeout,
+                retry=retry,
             ),
         )
-        return JiraConnection(self, settings, client, keys)
+        return JiraConnection(self, site, client, keys)
+
+    async def release(self, keys: _Keys) -> None:
+        """Drop one user of ``keys``; close the transport that nobody uses any more."""
+        self._drop(self._clients, keys.client)
+        self._drop(self._caches, keys.token)
+        transport = self._drop(self._transports, keys.token)
+        if transport is not None:
+            await transport.close()
+
+    async def close(self) -> None:
+        """Close every transport, used or not: the pool's owner is stopping."""
+        transports = [shared.value for shared in self._transports.values()]
+        self._transports.clear()
+        self._caches.clear()
+        self._clients.clear()
+        for transport in transports:
+            await transport.close()
 
     @staticmethod
-    def _take(
-        table: dict[tuple[Any, ...], _Shared], key: tuple[Any, ...], make: Callable[[], Any]
-    ) -> Any:
+    def _take(table: dict[Key, _Shared[T]], key: Key, make: Callable[[], T]) -> T:
         shared = table.get(key)
         if shared is None:
             shared = table[key] = _Shared(make())
@@ -154,27 +174,59 @@ class _Registry:
         return shared.value
 
     @staticmethod
-    def _drop(table: dict[tuple[Any, ...], _Shared], key: tuple[Any, ...]) -> Any:
-        shared = table[key]
+    def _drop(table: dict[Key, _Shared[T]], key: Key) -> T | None:
+        """The value of ``key`` when its last user is gone, else None."""
+        shared = table.get(key)
+        if shared is None:
+            return None  # the pool was closed while the connection was in use
         shared.users -= 1
         if shared.users > 0:
             return None
         del table[key]
         return shared.value
 
-    async def release(self, keys: _Keys) -> None:
-        self._drop(self._clients, keys.client)
-        self._drop(self._caches, keys.token)
-        transport = self._drop(self._transports, keys.token)
-        if transport is not None:
-            await transport.close()
+
+class JiraConnections(SharedService):
+    """The master's :class:`ConnectionPool`; :func:`connect` finds it (or adds it).
+
+    Buildbot starts shared services first and stops them last, so every
+    reporter and step has released its connections when this closes what
+    is left.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._pool: ConnectionPool | None = None
+
+    def acquire(self, site: JiraSite[str], *, retry: RetryPolicy) -> JiraConnection:
+        """A connection to ``site`` from the master's pool."""
+        if self._pool is None:
+            self._pool = ConnectionPool(reactor=self.master.reactor)
+        return self._pool.acquire(site, retry=retry)
+
+    def stopService(self) -> defer.Deferred[None]:
+        """Stop, then close whatever connections are left."""
+
+        async def stop() -> None:
+            await super(JiraConnections, self).stopService()
+            pool, self._pool = self._pool, None
+            if pool is not None:
+                await pool.close()
+
+        return defer.Deferred.fromCoroutine(stop())
 
 
-_registry = _Registry()
+async def connect(master: Any, site: JiraSite[str], *, retry: RetryPolicy) -> JiraConnection:
+    """A connection to ``site``, shared with every other user of it in ``master``."""
+    connections = cast(JiraConnections, await JiraConnections.getService(master))
+    return connections.acquire(site, retry=retry)
 
 
-def acquire(
-    settings: SiteSettings, *, reactor: Any = None, clock: IReactorTime | None = None
+def open_connection(
+    site: JiraSite[str], *, retry: RetryPolicy, reactor: Any = None
 ) -> JiraConnection:
-    """A connection to the site of ``settings``, shared with every other user of it."""
-    return _registry.acquire(settings, reactor=reactor, clock=clock)
+    """A connection with a pool of its own, for a program that runs no master.
+
+    Releasing it closes its HTTP connections.
+    """
+    return ConnectionPool(reactor=reactor).acquire(site, retry=retry)

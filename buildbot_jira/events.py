@@ -2,8 +2,9 @@
 
 A generator subscribes to build (and optionally step) events, drops those of
 other masters, builders and branches, and gathers what Buildbot knows of the
-build into a :class:`~buildbot_jira.mapping.builds.BuildSnapshot`: the only place
-where the reporters read the master's data.
+build into a :class:`~buildbot_jira.mapping.builds.BuildSnapshot`. This is the
+only module that reads the master's data: the reporters get snapshots, and
+read a running build again through :func:`fetch_running_snapshot`.
 """
 
 from __future__ import annotations
@@ -19,7 +20,13 @@ from twisted.internet import defer
 from buildbot_jira.jira.model import TestInfo
 from buildbot_jira.mapping.builds import BuildSnapshot, SourceStamp, epoch
 
-__all__ = ["BuildEvent", "JiraEventGenerator", "fetch_snapshot", "matches_any"]
+__all__ = [
+    "BuildEvent",
+    "JiraEventGenerator",
+    "fetch_running_snapshot",
+    "fetch_snapshot",
+    "matches_any",
+]
 
 
 @attrs.frozen
@@ -151,6 +158,16 @@ async def fetch_snapshot(master: Any, build: dict[str, Any], builder_name: str) 
         change_comments=tuple(c.get("comments") or "" for c in changes),
         test_counts=_test_counts(result_sets),
     )
+
+
+async def fetch_running_snapshot(
+    master: Any, buildid: int, builder_name: str
+) -> BuildSnapshot | None:
+    """A running build's snapshot, read afresh; None once it has finished (or is gone)."""
+    build = await master.data.get(("builds", buildid))
+    if build is None or build.get("complete"):
+        return None
+    return await fetch_snapshot(master, build, builder_name)
 
 
 def _test_counts(result_sets: Sequence[dict[str, Any]]) -> TestInfo | None:

@@ -1,327 +1,367 @@
-"""Checking the arguments that a ``master.cfg`` gives the Jira reporters and steps.
+"""The options of the Jira services, each parsed once from ``master.cfg`` into a frozen value.
 
-Each check names the argument and says what it must be, so that a mistake
-shows when the configuration is loaded rather than when the first build
-ends. Checks raise :class:`~buildbot_jira.jira.errors.JiraConfigError`; the
-reporters turn it into Buildbot's configuration error.
+:func:`parse_build_reporter`, :func:`parse_deployment_reporter` and
+:func:`parse_gate` check every argument of a service (with the checks of
+:mod:`buildbot_jira.arguments`) and return its options. Every default is
+written once, in these classes (or in the mapping classes they hold): an
+argument that is not given, or given as None, takes it.
+
+Renderable arguments (credentials, pipeline ID, environment...) stay as
+given: the services render them when they start or for each build.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Collection, Mapping
-from typing import Any, TypeVar
+from collections.abc import Mapping
+from typing import Any, cast
 
 import attrs
-from buildbot.interfaces import IRenderable
-from buildbot.process.results import Results
+from buildbot.process.results import CANCELLED, EXCEPTION, FAILURE, SKIPPED, SUCCESS, WARNINGS
 
-from buildbot_jira.connection import SiteSettings
-from buildbot_jira.jira.auth import DEFAULT_API_URL
-from buildbot_jira.jira.client import RetryPolicy
+from buildbot_jira.arguments import (
+    Check,
+    check_environment_types,
+    check_flag,
+    check_names,
+    check_number,
+    check_optional_text,
+    check_pattern,
+    check_renderable,
+    check_result_states,
+    check_seconds,
+    check_site,
+    check_text_list,
+    check_whole,
+    refuse_unknown,
+    take_checked,
+)
+from buildbot_jira.delivery.outbox import (
+    DEFAULT_CAP,
+    DEFAULT_GRACE,
+    DEFAULT_INITIAL_BACKOFF,
+    DEFAULT_MAX_BACKOFF,
+)
 from buildbot_jira.jira.errors import JiraConfigError
 from buildbot_jira.jira.http import check_base_url
-from buildbot_jira.jira.model import ENVIRONMENT_TYPES
-from buildbot_jira.mapping.builds import DEFAULT_TEXT_PROPERTIES
+from buildbot_jira.jira.model import BUILD_STATES, DEPLOYMENT_STATES
+from buildbot_jira.mapping.builds import DEFAULT_RESULT_STATES, BuildMapping
+from buildbot_jira.mapping.deployments import DEFAULT_DEPLOYMENT_STATES, DeploymentMapping
 from buildbot_jira.mapping.keys import IssueKeyRules
+from buildbot_jira.sites import JiraSite
 
 __all__ = [
-    "SHARED_ARGUMENTS",
-    "SiteOptions",
-    "check_environment_types",
-    "check_flag",
-    "check_names",
-    "check_number",
-    "check_optional_text",
-    "check_pattern",
-    "check_renderable",
-    "check_result_states",
-    "check_text_list",
-    "check_whole",
-    "refuse_unknown",
-    "take",
-    "take_options",
+    "BUILD_REPORTER_ARGUMENTS",
+    "DEPLOYMENT_REPORTER_ARGUMENTS",
+    "TIMEOUT_RESULTS",
+    "BuildReporterOptions",
+    "DeploymentReporterOptions",
+    "GateOptions",
+    "ReporterOptions",
+    "parse_build_reporter",
+    "parse_deployment_reporter",
+    "parse_gate",
+    "take_site",
 ]
 
-T = TypeVar("T")
+Patterns = tuple[str | re.Pattern[str], ...]
 
-_SITE = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9.-]{0,251}[A-Za-z0-9])?(:[0-9]{1,5})?$")
-
-
-def check_renderable(value: object, argument: str, *, required: bool = False) -> Any:
-    """``value`` if it is a string or a renderable (``util.Secret``, ``util.Property``...)."""
-    if value is None and not required:
-        return None
-    if isinstance(value, str) and value:
-        return value
-    if IRenderable.providedBy(value):
-        return value
-    kind = "a non-empty string or a renderable such as util.Secret"
-    # Name the type only: the value may be a secret.
-    raise JiraConfigError(f"{argument} must be {kind}, not {type(value).__name__}")
-
-
-def check_names(value: object, argument: str) -> tuple[str | re.Pattern[str], ...] | None:
-    """A list of names (or compiled regular expressions), or None for 'all'."""
-    if value is None:
-        return None
-    if isinstance(value, str | re.Pattern):
-        value = [value]
-    if not isinstance(value, list | tuple | set | frozenset):
-        raise JiraConfigError(f"{argument} must be a list of names, not {value!r}")
-    for item in value:
-        if not isinstance(item, str | re.Pattern):
-            raise JiraConfigError(
-                f"{argument} must hold names (strings) or re.compile() patterns, not {item!r}"
-            )
-    return tuple(value)
-
-
-def check_number(value: object, argument: str, *, minimum: float = 0.0) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float) or value < minimum:
-        raise JiraConfigError(f"{argument} must be a number of at least {minimum:g}, not {value!r}")
-    return float(value)
-
-
-def check_whole(value: object, argument: str, *, minimum: int = 1) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise JiraConfigError(
-            f"{argument} must be a whole number of at least {minimum}, not {value!r}"
-        )
-    return value
-
-
-def check_flag(value: object, argument: str) -> bool:
-    if not isinstance(value, bool):
-        raise JiraConfigError(f"{argument} must be True or False, not {value!r}")
-    return value
-
-
-def check_optional_text(value: object, argument: str) -> str | None:
-    if value is None:
-        return None
-    if not isinstance(value, str) or not value:
-        raise JiraConfigError(f"{argument} must be a non-empty string, not {value!r}")
-    return value
-
-
-def _site(value: object) -> str:
-    if not isinstance(value, str) or not value:
-        raise JiraConfigError(
-            "site must be your Jira site's host name, such as 'example.atlassian.net', "
-            f"not {value!r}"
-        )
-    site = value.strip().removeprefix("https://").rstrip("/")
-    if not _SITE.match(site):
-        raise JiraConfigError(
-            f"site must be a host name such as 'example.atlassian.net', not {value!r}"
-        )
-    return site
-
-
-def check_pattern(value: object, argument: str) -> re.Pattern[str] | None:
-    """A regular expression (string or compiled), or None."""
-    if value is None:
-        return None
-    if isinstance(value, re.Pattern):
-        return value
-    if not isinstance(value, str) or not value:
-        raise JiraConfigError(f"{argument} must be a regular expression string, not {value!r}")
-    try:
-        return re.compile(value)
-    except re.error as problem:
-        raise JiraConfigError(
-            f"{argument} {value!r} is not a valid regular expression: {problem}"
-        ) from None
-
-
-def check_result_states(
-    value: object,
-    argument: str,
-    defaults: Mapping[str, str | None],
-    states: Collection[str],
-) -> Mapping[str, str | None]:
-    """Buildbot result names -> Jira states (or None), merged over ``defaults``."""
-    if not isinstance(value, Mapping):
-        raise JiraConfigError(f"{argument} must be a dict of Buildbot result name to Jira state")
-    merged = dict(defaults)
-    for name, state in value.items():
-        if name not in Results:
-            raise JiraConfigError(
-                f"{argument}: {name!r} is not a Buildbot result; use one of {', '.join(Results)}"
-            )
-        if state is not None and state not in states:
-            raise JiraConfigError(
-                f"{argument}: {state!r} is not a Jira state here; use one of "
-                f"{', '.join(sorted(states))}, or None to send nothing"
-            )
-        merged[name] = state
-    return merged
-
-
-def check_environment_types(value: object, argument: str) -> dict[str | re.Pattern[str], str]:
-    """Environment names (or compiled patterns) -> Jira environment types."""
-    if not isinstance(value, Mapping):
-        raise JiraConfigError(
-            f"{argument} must be a dict of environment name (or re.compile() pattern) to "
-            f"Jira environment type, not {value!r}"
-        )
-    for name, kind in value.items():
-        if not isinstance(name, str | re.Pattern):
-            raise JiraConfigError(f"{argument}: {name!r} is not a name or a compiled pattern")
-        if kind not in ENVIRONMENT_TYPES:
-            raise JiraConfigError(
-                f"{argument}: {kind!r} is not a Jira environment type; use one of "
-                f"{', '.join(sorted(ENVIRONMENT_TYPES))}"
-            )
-    return dict(value)
-
-
-def check_text_list(value: object, argument: str) -> tuple[str, ...]:
-    """A list of non-empty strings (a lone string is refused: it is a common slip)."""
-    if isinstance(value, str) or not isinstance(value, list | tuple):
-        raise JiraConfigError(f"{argument} must be a list of strings, not {value!r}")
-    for item in value:
-        if not isinstance(item, str) or not item:
-            raise JiraConfigError(f"{argument} must hold non-empty strings, not {item!r}")
-    return tuple(value)
-
-
-_KEY_ARGUMENTS = {
-    "issue_key_pattern": "pattern",
-    "ignored_issue_keys": "ignored",
-    "ignore_case": "ignore_case",
-    "projects": "projects",
+#: Results that the gate's ``timeout_result`` may name (RETRY would start the
+#: build again, which makes a new deployment that needs a new decision).
+TIMEOUT_RESULTS: Mapping[int, str] = {
+    SUCCESS: "SUCCESS",
+    WARNINGS: "WARNINGS",
+    FAILURE: "FAILURE",
+    SKIPPED: "SKIPPED",
+    EXCEPTION: "EXCEPTION",
+    CANCELLED: "CANCELLED",
 }
 
 
-def _key_rules(options: dict[str, Any]) -> IssueKeyRules:
-    kwargs = {
-        field: options.pop(argument)
-        for argument, field in _KEY_ARGUMENTS.items()
-        if argument in options
-    }
-    try:
-        return IssueKeyRules(**kwargs)
-    except (JiraConfigError, TypeError, ValueError) as problem:
-        # Name the argument as the user wrote it, not the rule's field.
-        message = str(problem)
-        for argument, field in _KEY_ARGUMENTS.items():
-            if message.startswith(field):
-                message = argument + message[len(field) :]
-                break
-        raise JiraConfigError(message) from None
+# -- the site ---------------------------------------------------------------------
+
+_SITE_CHECKS: Mapping[str, Check] = {
+    "cloud_id": check_optional_text,
+    "api_url": lambda v, a: check_base_url(v, argument=a),
+    "site_url": lambda v, a: None if v is None else check_base_url(v, argument=a),
+    "timeout": lambda v, a: check_number(v, a, minimum=1),
+}
 
 
-@attrs.frozen
-class SiteOptions:
+def take_site(
+    site: object, client_id: object, client_secret: object, arguments: dict[str, Any]
+) -> JiraSite[Any]:
+    """Check the site and credentials, and take the site arguments out of ``arguments``.
+
+    The credentials stay as given (strings or renderables).
+    """
+    return JiraSite(
+        site=check_site(site),
+        client_id=check_renderable(client_id, "client_id", required=True),
+        client_secret=check_renderable(client_secret, "client_secret", required=True),
+        **take_checked(arguments, _SITE_CHECKS),
+    )
+
+
+# -- the reporters ----------------------------------------------------------------
+
+
+@attrs.frozen(kw_only=True)
+class ReporterOptions:
     """The arguments every Jira reporter takes, checked.
 
-    ``client_id`` and ``client_secret`` stay as given (strings or
-    renderables): they are rendered when the service starts.
+    ``mapping`` holds the issue-key arguments (rules, properties) and, for
+    the build reporter, its result states.
     """
 
-    site: str
-    client_id: Any = attrs.field(repr=False)
-    client_secret: Any = attrs.field(repr=False)
-    cloud_id: str | None = None
-    api_url: str = DEFAULT_API_URL
-    site_url: str | None = None
-    builders: tuple[str | re.Pattern[str], ...] | None = None
-    branches: tuple[str | re.Pattern[str], ...] | None = None
-    key_rules: IssueKeyRules = attrs.field(factory=IssueKeyRules)
-    issue_keys_property: str = "jira_issue_keys"
-    issue_key_properties: tuple[str, ...] = DEFAULT_TEXT_PROPERTIES
+    site: JiraSite[Any]
+    builders: Patterns | None = None
+    branches: Patterns | None = None
+    mapping: BuildMapping = attrs.field(factory=BuildMapping)
     pipeline_id: Any = None
     display_name: Any = None
     label: Any = None
     dry_run: bool = False
     debug: bool = False
-    timeout: float = 30.0
-    outbox_size: int = 10_000
-    min_backoff: float = 5.0
-    max_backoff: float = 300.0
-    shutdown_grace: float = 10.0
-
-    def site_settings(self, client_id: str, client_secret: str, retry: RetryPolicy) -> SiteSettings:
-        """The settings of a connection to the site, with the rendered credentials."""
-        return SiteSettings(
-            site=self.site,
-            client_id=client_id,
-            client_secret=client_secret,
-            api_url=self.api_url,
-            site_url=self.site_url,
-            cloud_id=self.cloud_id,
-            timeout=self.timeout,
-            retry=retry,
-        )
+    outbox_size: int = DEFAULT_CAP
+    min_backoff: float = DEFAULT_INITIAL_BACKOFF
+    max_backoff: float = DEFAULT_MAX_BACKOFF
+    shutdown_grace: float = DEFAULT_GRACE
 
 
-_SITE_CHECKS: Mapping[str, Callable[[Any, str], Any]] = {
-    "cloud_id": check_optional_text,
-    "api_url": lambda v, a: check_base_url(v, argument=a),
-    "site_url": lambda v, a: None if v is None else check_base_url(v, argument=a),
+@attrs.frozen(kw_only=True)
+class BuildReporterOptions(ReporterOptions):
+    """The arguments of ``JiraBuildReporter``, checked."""
+
+    test_update_interval: float = 5.0
+
+
+@attrs.frozen(kw_only=True)
+class DeploymentReporterOptions(ReporterOptions):
+    """The arguments of ``JiraDeploymentReporter``, checked.
+
+    ``deployments`` holds ``service_ids``, ``enable_gating`` and the
+    deployment ``result_states``.
+    """
+
+    environment_id: Any = None
+    environment_name: Any = None
+    environment_type: Any = None
+    environment_types: Mapping[str | re.Pattern[str], str] = attrs.field(factory=dict)
+    step_pattern: re.Pattern[str] | None = None
+    deployments: DeploymentMapping = attrs.field(factory=DeploymentMapping)
+
+
+_REPORTER_CHECKS: Mapping[str, Check] = {
     "builders": check_names,
     "branches": check_names,
-    "issue_keys_property": lambda v, a: check_optional_text(v, a) or "jira_issue_keys",
-    "issue_key_properties": check_text_list,
     "pipeline_id": check_renderable,
     "display_name": check_renderable,
     "label": check_renderable,
     "dry_run": check_flag,
     "debug": check_flag,
-    "timeout": lambda v, a: check_number(v, a, minimum=1),
     "outbox_size": lambda v, a: check_whole(v, a, minimum=1),
     "min_backoff": lambda v, a: check_number(v, a, minimum=0.1),
     "max_backoff": lambda v, a: check_number(v, a, minimum=1),
     "shutdown_grace": check_number,
 }
 
+# Issue-key rule arguments -> IssueKeyRules fields.
+_KEY_RULES = {
+    "issue_key_pattern": "pattern",
+    "ignored_issue_keys": "ignored",
+    "ignore_case": "ignore_case",
+    "projects": "projects",
+}
 
-#: Every argument that :func:`take_options` takes.
-SHARED_ARGUMENTS: tuple[str, ...] = (
+# Where a build's issue keys are read: arguments -> BuildMapping fields.
+_KEY_SOURCES: Mapping[str, tuple[str, Check]] = {
+    "issue_keys_property": ("issue_keys_property", check_optional_text),
+    "issue_key_properties": ("text_properties", check_text_list),
+}
+
+_BUILD_CHECKS: Mapping[str, Check] = {
+    "test_update_interval": lambda v, a: check_number(v, a, minimum=0),
+}
+
+# Deployment arguments -> DeploymentMapping fields.
+_DEPLOYMENT_MAPPING: Mapping[str, tuple[str, Check]] = {
+    "service_ids": ("service_ids", check_text_list),
+    "enable_gating": ("gating", check_flag),
+    "result_states": (
+        "result_states",
+        lambda v, a: check_result_states(v, a, DEFAULT_DEPLOYMENT_STATES, DEPLOYMENT_STATES),
+    ),
+}
+
+_ENVIRONMENT_CHECKS: Mapping[str, Check] = {
+    "environment_name": check_renderable,
+    "environment_type": check_renderable,
+    "environment_types": check_environment_types,
+}
+
+_COMMON_ARGUMENTS = (
     "site",
     "client_id",
     "client_secret",
-    *_KEY_ARGUMENTS,
     *_SITE_CHECKS,
+    *_REPORTER_CHECKS,
+    *_KEY_RULES,
+    *_KEY_SOURCES,
+)
+
+#: Every argument of ``JiraBuildReporter``.
+BUILD_REPORTER_ARGUMENTS: tuple[str, ...] = (*_COMMON_ARGUMENTS, "result_states", *_BUILD_CHECKS)
+
+#: Every argument of ``JiraDeploymentReporter``.
+DEPLOYMENT_REPORTER_ARGUMENTS: tuple[str, ...] = (
+    *_COMMON_ARGUMENTS,
+    "step_pattern",
+    "environment_id",
+    *_ENVIRONMENT_CHECKS,
+    *_DEPLOYMENT_MAPPING,
 )
 
 
-def take_options(
+def _take_fields(
+    arguments: dict[str, Any], checks: Mapping[str, tuple[str, Check]]
+) -> dict[str, Any]:
+    """Like :func:`take_checked`, keyed by the fields that the arguments set."""
+    checked = take_checked(arguments, {argument: check for argument, (_, check) in checks.items()})
+    return {checks[argument][0]: value for argument, value in checked.items()}
+
+
+def _key_rules(arguments: dict[str, Any]) -> IssueKeyRules:
+    given = {
+        field: arguments.pop(argument)
+        for argument, field in _KEY_RULES.items()
+        if argument in arguments
+    }
+    try:
+        return IssueKeyRules(**given)
+    except (JiraConfigError, TypeError, ValueError) as problem:
+        # Name the argument as the user wrote it, not the rule's field.
+        message = str(problem)
+        for argument, field in _KEY_RULES.items():
+            if message.startswith(field):
+                message = argument + message[len(field) :]
+                break
+        raise JiraConfigError(message) from None
+
+
+def _take_common(
+    site: object, client_id: object, client_secret: object, arguments: dict[str, Any]
+) -> dict[str, Any]:
+    """The fields of :class:`ReporterOptions` except ``mapping``, taken out of ``arguments``."""
+    return {
+        "site": take_site(site, client_id, client_secret, arguments),
+        **take_checked(arguments, _REPORTER_CHECKS),
+    }
+
+
+def _build_mapping(arguments: dict[str, Any], **fields: Any) -> BuildMapping:
+    return BuildMapping(
+        rules=_key_rules(arguments), **_take_fields(arguments, _KEY_SOURCES), **fields
+    )
+
+
+def parse_build_reporter(
+    site: object = None, client_id: object = None, client_secret: object = None, **arguments: Any
+) -> BuildReporterOptions:
+    """Check every argument of ``JiraBuildReporter``; :class:`JiraConfigError` names one."""
+    remaining = dict(arguments)
+    common = _take_common(site, client_id, client_secret, remaining)
+    states = take_checked(
+        remaining,
+        {
+            "result_states": lambda v, a: check_result_states(
+                v, a, DEFAULT_RESULT_STATES, BUILD_STATES
+            )
+        },
+    )
+    mapping = _build_mapping(remaining, **states)
+    own = take_checked(remaining, _BUILD_CHECKS)
+    refuse_unknown(remaining, BUILD_REPORTER_ARGUMENTS)
+    return BuildReporterOptions(**common, mapping=mapping, **own)
+
+
+def parse_deployment_reporter(
+    site: object = None, client_id: object = None, client_secret: object = None, **arguments: Any
+) -> DeploymentReporterOptions:
+    """Check every argument of ``JiraDeploymentReporter``; :class:`JiraConfigError` names one."""
+    remaining = dict(arguments)
+    common = _take_common(site, client_id, client_secret, remaining)
+    mapping = _build_mapping(remaining)
+    own = take_checked(remaining, {"step_pattern": check_pattern})
+    pattern = own.get("step_pattern")
+    # A step pattern with an ``environment`` group names the environment itself.
+    required = pattern is None or "environment" not in pattern.groupindex
+    own.update(
+        take_checked(
+            remaining,
+            {"environment_id": lambda v, a: check_renderable(v, a, required=required)},
+        )
+    )
+    if required and "environment_id" not in own:
+        raise JiraConfigError(
+            "environment_id is required (or a step_pattern with an (?P<environment>...) group)"
+        )
+    own.update(take_checked(remaining, _ENVIRONMENT_CHECKS))
+    deployments = DeploymentMapping(**_take_fields(remaining, _DEPLOYMENT_MAPPING))
+    refuse_unknown(remaining, DEPLOYMENT_REPORTER_ARGUMENTS)
+    return DeploymentReporterOptions(**common, mapping=mapping, deployments=deployments, **own)
+
+
+# -- the deployment gate ----------------------------------------------------------
+
+
+@attrs.frozen(kw_only=True)
+class GateOptions:
+    """The arguments of ``JiraDeploymentGate``, checked (its signature holds the defaults)."""
+
+    site: JiraSite[Any]
+    environment_id: Any
+    pipeline_id: Any
+    interval: float
+    timeout: float
+    timeout_result: int
+
+
+def _timeout_result(value: object, argument: str) -> int:
+    if isinstance(value, bool) or value not in TIMEOUT_RESULTS:
+        names = ", ".join(TIMEOUT_RESULTS.values())
+        raise JiraConfigError(
+            f"{argument} must be a Buildbot result ({names} from "
+            f"buildbot.plugins.util), not {value!r}"
+        )
+    return cast(int, value)
+
+
+def parse_gate(
+    *,
     site: object,
     client_id: object,
     client_secret: object,
-    options: dict[str, Any],
-) -> SiteOptions:
-    """Check the shared arguments, removing them from ``options``.
+    environment_id: object,
+    pipeline_id: object,
+    cloud_id: object,
+    api_url: object,
+    site_url: object,
+    interval: object,
+    timeout: object,
+    timeout_result: object,
+) -> GateOptions:
+    """Check every argument of the gate; :class:`JiraConfigError` names a wrong one.
 
-    What is left in ``options`` is for the reporter's own checks; a name that
-    nobody takes is reported by :func:`refuse_unknown`.
+    ``timeout`` is how long the gate waits for a decision; each request to
+    Jira keeps the site's own timeout.
     """
-    checked: dict[str, Any] = {
-        "site": _site(site),
-        "client_id": check_renderable(client_id, "client_id", required=True),
-        "client_secret": check_renderable(client_secret, "client_secret", required=True),
-        "key_rules": _key_rules(options),
-    }
-    for argument, check in _SITE_CHECKS.items():
-        if argument in options:
-            checked[argument] = check(options.pop(argument), argument)
-    return SiteOptions(**checked)
-
-
-def refuse_unknown(options: Mapping[str, Any], known: Collection[str]) -> None:
-    """Refuse arguments that no check took."""
-    if options:
-        names = ", ".join(sorted(options))
-        raise JiraConfigError(
-            f"unknown argument(s): {names}; the arguments are: {', '.join(sorted(known))}"
-        )
-
-
-def take(options: dict[str, Any], argument: str, default: T, check: Callable[[Any, str], T]) -> T:
-    """Check and remove ``argument`` from ``options``, or give ``default``."""
-    if argument not in options:
-        return default
-    return check(options.pop(argument), argument)
+    site_arguments = {"cloud_id": cloud_id, "api_url": api_url, "site_url": site_url}
+    return GateOptions(
+        site=take_site(site, client_id, client_secret, site_arguments),
+        environment_id=check_renderable(environment_id, "environment_id", required=True),
+        pipeline_id=check_renderable(pipeline_id, "pipeline_id"),
+        interval=check_seconds(interval, "interval"),
+        timeout=check_seconds(timeout, "timeout"),
+        timeout_result=_timeout_result(timeout_result, "timeout_result"),
+    )

@@ -8,10 +8,10 @@ from buildbot.config import BuilderConfig
 from buildbot.plugins import schedulers, steps
 from buildbot.process.factory import BuildFactory
 from buildbot.test.util.integration import RunMasterBase
-from twisted.internet import defer, reactor, task
+from twisted.internet import defer
 
 from buildbot_jira.simulator import DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, RunningSimulator
-from tests.support import start_simulator
+from tests.support import start_simulator, until
 
 BUILDBOT_URL = "http://buildbot.example.com:8010/"
 
@@ -97,9 +97,4 @@ class JiraMasterTestCase(RunMasterBase):
 
     async def until(self, condition: Any, *, seconds: float = 15.0) -> None:
         """Wait, in short real-reactor turns, until ``condition()`` holds."""
-        turns = int(seconds / 0.01)
-        for _ in range(turns):
-            if condition():
-                return
-            await task.deferLater(reactor, 0.01, lambda: None)
-        raise AssertionError("condition not met in time")
+        await until(condition, seconds=seconds)

@@ -21,7 +21,7 @@ from buildbot_jira.mapping.deployments import (
 from buildbot_jira.reporters import JiraDeploymentReporter
 from buildbot_jira.simulator.contract import entity_schema, validation_errors
 from tests.support import SECRET
-from tests.test_mapping import snapshot
+from tests.test_builds import snapshot
 
 SITE = {"site": "example.atlassian.net", "client_id": "id", "client_secret": SECRET}
 

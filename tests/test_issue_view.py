@@ -21,6 +21,7 @@ from buildbot_jira.jira.errors import JiraPermissionError
 from buildbot_jira.jira.http import HttpResponse, HttpTransport
 from buildbot_jira.reporters import JiraBuildReporter
 from buildbot_jira.simulator import DEFAULT_CLIENT_ID, RunningSimulator
+from buildbot_jira.simulator.issue_view import IssueActivity, IssuePage, render_page
 from buildbot_jira.tools.cli import build_parser, make_simulator, print_banner
 from tests.masters import JiraMasterTestCase, jira_arguments, shell
 from tests.support import build_payload, coroutine_test, make_client, start_simulator
@@ -154,6 +155,43 @@ class IssueViewTests(unittest.TestCase):
         await self.report([build_payload(1, issueKeys=["OPS-4"])])
         page = await self.page()
         self.assertIn("<code>OPS-4</code> (1 entity)", page)
+        self.assertIn("<code>--project OPS</code>", page)
+
+
+class RenderPageTests(unittest.TestCase):
+    """``render_page`` alone: the page of plain values, without a simulator."""
+
+    def test_the_issue_with_the_latest_activity_comes_first(self) -> None:
+        older = IssueActivity("PROJ-1", builds=(build_payload(1, lastUpdated=at(1)),))
+        flag = {"id": "f1", "key": "new-ui", "lastUpdated": at(2), "url": "https://flags/f1"}
+        newer = IssueActivity(
+            "PROJ-2",
+            deployments=(deployment_payload(3, "staging", "failed", 5, keys=("PROJ-2",)),),
+            feature_flags=(flag,),
+        )
+        page = render_page(
+            IssuePage(url="http://sim", issues=(older, newer), builds=1, deployments=1)
+        )
+        self.assertLess(page.index('data-issue="PROJ-2"'), page.index('data-issue="PROJ-1"'))
+        self.assertIn("Other development data", page)
+        self.assertIn('href="https://flags/f1"', page)
+        self.assertIn("2 issues · 1 build · 1 deployment · 0 requests received", page)
+
+    def test_an_empty_page_tells_how_to_point_a_reporter_here(self) -> None:
+        page = render_page(IssuePage(url="http://127.0.0.1:9", client_ids=("me",)))
+        self.assertIn("Nothing reported yet", page)
+        self.assertIn('client_id="me"', page)
+        self.assertIn('api_url="http://127.0.0.1:9"', page)
+
+    def test_the_nonce_and_the_unknown_keys_are_the_pages_own(self) -> None:
+        page = render_page(
+            IssuePage(url="http://sim", known_projects=("PROJ",), unknown_keys={"OPS-4": 2}),
+            nonce="n0nce",
+        )
+        self.assertIn('<script nonce="n0nce">', page)
+        self.assertIn('<style nonce="n0nce">', page)
+        self.assertIn("<code>OPS-4</code> (2 ", page)
+        self.assertIn("Known projects: PROJ.", page)
         self.assertIn("<code>--project OPS</code>", page)
 
 

@@ -8,7 +8,7 @@ from buildbot.test.fake import fakemaster
 from buildbot.test.reactor import TestReactorMixin
 from twisted.trial import unittest
 
-from buildbot_jira.delivery.outbox import StateStore
+from buildbot_jira.delivery.store import StateStore
 from buildbot_jira.events import JiraEventGenerator
 from tests.support import coroutine_test
 

@@ -1,322 +1,272 @@
-"""The outbox: coalescing, batching, retries, the cap, saving, shutdown."""
+"""The outbox on a fake clock: batching, coalescing, saving, shutdown, the cap, bursts.
+
+Every test drives an :class:`Outbox` with a :class:`~twisted.internet.task.Clock`
+and the in-memory :class:`~buildbot_jira.delivery.testing.FakeJira`: no
+sockets, no real reactor, no waits. Failures are in ``test_outbox_failures.py``.
+"""
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
-from twisted.internet import defer, task
-from twisted.trial import unittest
+from twisted.internet import defer
 
 from buildbot_jira.delivery.outbox import MemoryStore, Outbox, Update
-from buildbot_jira.jira.client import RetryPolicy
-from tests.support import (
-    build_payload,
-    captured_log,
-    coroutine_test,
-    make_client,
-    real_turn,
-    start_simulator,
-)
-
-
-def update(
-    number: int, sequence: int, *, state: str = "successful", key: str | None = None
-) -> Update:
-    payload = build_payload(number, updateSequenceNumber=sequence, state=state)
-    return Update(
-        entity="builds",
-        key=key or f"ci.example.com/app#{number}",
-        payload=payload,
-        sequence=sequence,
-        final=state != "in_progress",
-        context=f"app #{number}",
-    )
-
-
-class OutboxTestCase(unittest.TestCase):
-    async def make(
-        self, *, cap: int = 10_000, store: MemoryStore | None = None, **sim: Any
-    ) -> Outbox:
-        self.clock = task.Clock()
-        self.running = await start_simulator(self, **sim)
-        self.sim = self.running.simulator
-        client = make_client(
-            self, self.running, clock=self.clock, retry=RetryPolicy(max_attempts=1)
-        )
-        self.store = store or MemoryStore()
-        outbox = Outbox(client=client, store=self.store, clock=self.clock, cap=cap, grace=10)
-        await outbox.start()
-        self.addCleanup(lambda: defer.Deferred.fromCoroutine(outbox.stop()))
-        return outbox
-
-    async def drain(self, outbox: Outbox, *, limit: int = 3000) -> None:
-        """Run until the outbox is empty, jumping the fake clock over each wait."""
-        for _ in range(limit):
-            if not len(outbox) and outbox._sending is None:
-                return
-            calls = self.clock.getDelayedCalls()
-            if calls:
-                self.clock.advance(min(c.getTime() for c in calls) - self.clock.seconds())
-            await real_turn()
-        raise AssertionError(f"the outbox did not drain: {outbox!r}")
-
-    async def until(self, condition: Any, *, limit: int = 2000) -> None:
-        """Run real I/O and the fake clock's due calls (no waits) until ``condition()``."""
-        for _ in range(limit):
-            if condition():
-                return
-            self.clock.advance(0)
-            await real_turn()
-        raise AssertionError("condition not met")
-
-    def stored_states(self) -> dict[int, list[str]]:
-        return {
-            key[1]: [version["state"] for version in entity.history]
-            for key, entity in self.sim.builds.items()
-        }
-
-    def posts(self) -> list[Any]:
-        return [r for r in self.sim.requests if r.path.endswith("/bulk")]
+from buildbot_jira.jira.client import SubmitResult
+from tests.outboxes import KEY, OutboxTestCase, unavailable, update
+from tests.support import build_payload, captured_log
 
 
 class DeliveryTests(OutboxTestCase):
-    @coroutine_test
-    async def test_an_idle_outbox_sends_at_once(self) -> None:
-        outbox = await self.make()
+    def test_an_idle_outbox_sends_after_the_current_turn(self) -> None:
+        outbox = self.make()
         outbox.put(update(1, 100))
-        await self.drain(outbox)
-        self.assertEqual(self.stored_states(), {1: ["successful"]})
-        self.assertEqual(len(self.posts()), 1)
-        self.assertGreaterEqual(self.store.saves, 1)
+        outbox.put(update(2, 100))
+        self.assertEqual(self.jira.submissions, [])  # nothing during the turn itself
+        self.clock.advance(0)
+        self.assertEqual(self.sizes(), [2])  # both updates of the turn in one request
+        self.assertEqual(self.states(), {1: ["successful"], 2: ["successful"]})
+        self.assertEqual((outbox.requests_sent, outbox.delivered, len(outbox)), (1, 2, 0))
 
-    @coroutine_test
-    async def test_a_newer_update_replaces_an_unsent_one(self) -> None:
-        outbox = await self.make()
+    def test_an_update_is_saved_before_it_is_sent(self) -> None:
+        saved_when_sent: list[list[str]] = []
+
+        class Store(MemoryStore):
+            async def save(self, updates: list[dict[str, Any]]) -> None:
+                await super().save(updates)
+                saved_when_sent.append([u["key"] for u in updates])
+
+        outbox = self.make(store=Store())
+        original = self.jira.submit
+
+        async def submit(entity: Any, payloads: Any) -> SubmitResult:
+            saved_when_sent.append(["sent"])
+            return await original(entity, payloads)
+
+        self.jira.submit = submit  # type: ignore[method-assign]
+        outbox.put(update(1, 100))
+        self.drain(outbox)
+        self.assertEqual(saved_when_sent[:2], [[KEY.format(1)], ["sent"]])
+        self.assertEqual(self.store.saved, [])  # delivered: nothing left saved
+
+    def test_a_newer_update_replaces_an_unsent_one(self) -> None:
+        outbox = self.make()
         outbox.put(update(1, 100, state="in_progress"))
         outbox.put(update(1, 101, state="successful"))
         self.assertEqual(len(outbox), 1)
-        await self.drain(outbox)
-        self.assertEqual(self.stored_states(), {1: ["successful"]})
+        self.drain(outbox)
+        self.assertEqual(self.states(), {1: ["successful"]})
 
-    @coroutine_test
-    async def test_an_older_update_never_overtakes_a_newer_one(self) -> None:
-        outbox = await self.make()
+    def test_an_older_update_never_overtakes_a_newer_one(self) -> None:
+        outbox = self.make()
         outbox.put(update(1, 200, state="in_progress"))
         outbox.put(update(1, 150, state="successful"))
-        await self.drain(outbox)
+        self.drain(outbox)
         outbox.put(update(1, 199, state="failed"))
         self.assertEqual(len(outbox), 0)
-        self.assertEqual(self.stored_states(), {1: ["in_progress"]})
+        self.drain(outbox)
+        self.assertEqual(self.states(), {1: ["in_progress"]})
+        self.assertEqual(len(self.jira.submissions), 1)
 
-    @coroutine_test
-    async def test_a_final_state_is_never_followed_by_in_progress(self) -> None:
-        outbox = await self.make()
+    def test_a_final_state_is_never_followed_by_in_progress(self) -> None:
+        outbox = self.make()
         outbox.put(update(1, 100, state="failed"))
-        await self.drain(outbox)
+        self.drain(outbox)
         outbox.put(update(1, 101, state="in_progress"))
         self.assertEqual(len(outbox), 0)
-        self.assertEqual(self.stored_states(), {1: ["failed"]})
+        self.assertEqual(self.states(), {1: ["failed"]})
 
-    @coroutine_test
-    async def test_updates_made_while_a_request_is_in_flight_go_together(self) -> None:
-        outbox = await self.make()
-        self.sim.clock = self.clock  # answers wait for the fake clock
-        self.sim.set_delay(1)
+    def test_updates_made_while_a_request_is_in_flight_go_together(self) -> None:
+        outbox = self.make(delay=1)
         outbox.put(update(0, 100))
-        await self.until(lambda: outbox._in_flight)  # the first request is under way
+        self.clock.advance(0)
+        self.assertEqual(list(outbox.in_flight), [("builds", KEY.format(0))])
         for number in range(1, 251):
             outbox.put(update(number, 1000 + number))
-        await self.drain(outbox)
-        sizes = [len(r.body["builds"]) for r in self.posts()]
-        self.assertEqual(sizes, [1, 100, 100, 50])
-        self.assertEqual(len(self.sim.builds), 251)
+        self.drain(outbox)
+        self.assertEqual(self.sizes(), [1, 100, 100, 50])
+        self.assertEqual([s.time for s in self.jira.submissions], [0, 1, 2, 3])
+        self.assertEqual(len(self.states()), 251)
 
-
-class FailureTests(OutboxTestCase):
-    @coroutine_test
-    async def test_unavailable_jira_keeps_updates_and_retries_with_backoff(self) -> None:
-        outbox = await self.make()
-        self.sim.fail_next(3, 503)
-        with captured_log() as lines:
-            outbox.put(update(1, 100))
-            await self.drain(outbox)
-        self.assertEqual(self.stored_states(), {1: ["successful"]})
-        self.assertEqual([r.status for r in self.posts()], [503, 503, 503, 202])
-        self.assertTrue(any("held and retried in 5 s" in line for line in lines))
-        self.assertTrue(any("retried in 20 s" in line for line in lines))
-        self.assertTrue(any("delivered 1 updates held during" in line for line in lines))
-
-    @coroutine_test
-    async def test_retry_after_is_honoured(self) -> None:
-        outbox = await self.make()
-        self.sim.fail_next(1, 429, retry_after=42)
+    def test_one_request_carries_one_entity_type(self) -> None:
+        outbox = self.make()
+        deployment = build_payload(1)
+        deployment.update(pipeline={"id": "p"}, environment={"id": "prod"})
+        deployment["deploymentSequenceNumber"] = 1
         outbox.put(update(1, 100))
-        await self.until(lambda: outbox._backoff_call is not None)
-        assert outbox._backoff_call is not None
-        self.assertEqual(outbox._backoff_call.getTime() - self.clock.seconds(), 42)
-        await self.drain(outbox)
-        self.assertEqual(self.stored_states(), {1: ["successful"]})
+        outbox.put(Update("deployments", "p#prod#1", deployment, 100, True, "deploy #1"))
+        self.drain(outbox)
+        self.assertEqual([s.entity for s in self.jira.submissions], ["builds", "deployments"])
 
-    @coroutine_test
-    async def test_a_malformed_request_is_logged_and_dropped(self) -> None:
-        outbox = await self.make()
-        self.sim.fail_next(1, 400, body=[{"message": "the request is malformed"}])
+    def test_a_dry_run_logs_what_it_would_send_and_sends_nothing(self) -> None:
+        outbox = self.make()
+        outbox.dry_run = True
         with captured_log() as lines:
             outbox.put(update(1, 100))
-            await self.drain(outbox)
-        self.assertEqual(len(outbox), 0)
-        self.assertEqual(len(self.posts()), 1)
-        self.assertTrue(
-            any("the request is malformed" in line and "app #1" in line for line in lines)
-        )
+            self.drain(outbox)
+        self.assertEqual(self.jira.submissions, [])
+        self.assertEqual((outbox.requests_sent, outbox.delivered), (0, 1))
+        self.assertTrue(any("dry run, not sent: builds" in line for line in lines))
 
-    @coroutine_test
-    async def test_rejected_entities_are_logged_with_their_build(self) -> None:
-        outbox = await self.make()
-        bad = update(1, 100)
-        payload = dict(bad.payload)
-        del payload["displayName"]
-        with captured_log() as lines:
-            outbox.put(
-                Update(
-                    entity="builds",
-                    key=bad.key,
-                    payload=payload,
-                    sequence=100,
-                    final=True,
-                    context="app #1",
-                )
-            )
-            await self.drain(outbox)
-        self.assertTrue(
-            any("rejected" in line and "app #1" in line and "displayName" in line for line in lines)
-        )
-        self.assertEqual(len(outbox), 0)
+    def test_each_result_is_handed_to_on_result(self) -> None:
+        results: list[SubmitResult] = []
+        outbox = self.make(on_result=results.append)
+        outbox.put(update(1, 100))
+        self.drain(outbox)
+        self.assertEqual([r.accepted for r in results], [(KEY.format(1),)])
 
-    @coroutine_test
-    async def test_missing_permission_keeps_updates_until_it_is_granted(self) -> None:
-        outbox = await self.make(permissions={"sim-client-id": ["deployments"]})
-        with captured_log() as lines:
-            outbox.put(update(1, 100))
-            await self.until(lambda: outbox._backoff_call is not None)
-        self.assertEqual(len(outbox), 1)
-        self.assertTrue(
-            any("configuration problem" in line and "permission" in line for line in lines)
-        )
-        self.sim.permissions = None  # an admin grants the permission
-        await self.drain(outbox)
-        self.assertEqual(self.stored_states(), {1: ["successful"]})
+    def test_the_repr_names_the_site_and_the_pending_count(self) -> None:
+        outbox = self.make()
+        outbox.put(update(1, 100))
+        self.assertEqual(repr(outbox), "<Outbox 'jira' site='example.atlassian.net' pending=1>")
 
 
 class CapTests(OutboxTestCase):
-    @coroutine_test
-    async def test_the_cap_drops_the_oldest_in_progress_updates_first(self) -> None:
-        outbox = await self.make(cap=5)
-        outbox._running = False  # hold everything, as while Jira is down
-        for number in range(1, 4):
-            outbox.put(update(number, 100 + number, state="successful"))
-        for number in range(4, 10):
-            outbox.put(update(number, 100 + number, state="in_progress"))
+    def test_the_cap_drops_the_oldest_in_progress_updates_first(self) -> None:
+        outbox = self.make(cap=5)
+        with captured_log() as lines:
+            # All in one turn: nothing is sent before the cap applies.
+            for number in range(1, 4):
+                outbox.put(update(number, 100 + number, state="successful"))
+            for number in range(4, 10):
+                outbox.put(update(number, 100 + number, state="in_progress"))
         self.assertEqual(len(outbox), 5)
         kept = sorted(u.payload["buildNumber"] for u in outbox.pending.values())
         self.assertEqual(kept, [1, 2, 3, 8, 9])
         self.assertEqual(outbox.dropped, 4)
+        drops = [line for line in lines if line.startswith("jira: more than 5 updates")]
+        self.assertEqual(len(drops), 4)
+        self.assertTrue(all("(0 of them final states)" in line for line in drops))
+
+    def test_final_states_go_only_when_nothing_else_is_left(self) -> None:
+        outbox = self.make(cap=2)
+        with captured_log() as lines:
+            for number in range(1, 4):
+                outbox.put(update(number, 100))
+        self.assertEqual(outbox.dropped, 1)
+        self.assertTrue(any("dropped the 1 oldest (1 of them final states)" in x for x in lines))
+
+    def test_during_an_outage_the_cap_keeps_every_final_state(self) -> None:
+        """80 builds (45 quick, 35 slow) in 50 places while Jira fails, then it answers."""
+        outbox = self.make(cap=50)
+        self.jira.failing = unavailable()
+        quick, slow = range(45), range(45, 80)
+        with captured_log() as lines:
+            for number in (*quick, *slow):  # every build starts ...
+                outbox.put(update(number, 1000 + number, state="in_progress"))
+                self.clock.advance(0.1)
+            for number in quick:  # ... and the quick ones finish
+                outbox.put(update(number, 2000 + number))
+                self.clock.advance(0.1)
+        drops = [line for line in lines if line.startswith("jira: more than 50 updates")]
+        self.assertTrue(drops)
+        self.assertTrue(all("(0 of them final states)" in line for line in drops), drops)
+        # 80 builds in 50 places: at least 30 in-progress updates had to go.
+        self.assertGreaterEqual(outbox.dropped, 30)
+        self.assertLessEqual(len(outbox), 50)
+        self.jira.failing = None
+        self.drain(outbox)
+        for number in slow:  # the slow builds finish after Jira is back
+            outbox.put(update(number, 3000 + number))
+        self.drain(outbox)
+        states = self.states()
+        self.assertEqual(sorted(states), list(range(80)))
+        self.assertTrue(all(versions[-1] == "successful" for versions in states.values()))
+
+
+class BurstTests(OutboxTestCase):
+    def test_a_burst_of_builds_needs_far_fewer_requests_than_builds(self) -> None:
+        """200 builds (5 changes x 40 builders), 400 updates; Jira answers after 1 s."""
+        outbox = self.make(delay=1.0)
+        sequence = iter(range(1, 10_000))
+        ends = []
+        for builder in range(40):
+            start = 0.0
+            for change in range(5):
+                # Builds of one builder follow each other; they last 0.2 to 1.1 s.
+                length = 0.2 + (builder * 7 + change * 3) % 10 / 10
+                number = builder * 5 + change
+                self.clock.callLater(start, self.start_and_finish, outbox, number, length, sequence)
+                start += length
+            ends.append(start)
+        self.drain(outbox)
+        states = self.states()
+        self.assertEqual(len(states), 200)
+        self.assertTrue(all(versions[-1] == "successful" for versions in states.values()))
+        # 400 updates; coalescing and batching send them in far fewer requests:
+        # while one is in flight (1 s), the rest collect for the next one.
+        requests = len(self.jira.submissions)
+        print(f"\nburst on a fake clock: 200 builds, {requests} requests")
+        self.assertLess(requests, 100)
+        self.assertLessEqual(requests, math.ceil(max(ends)) + 2)
+        self.assert_never_older_after_newer()
+
+    def start_and_finish(self, outbox: Outbox, number: int, length: float, sequence: Any) -> None:
+        outbox.put(update(number, next(sequence), state="in_progress"))
+        self.clock.callLater(length, lambda: outbox.put(update(number, next(sequence))))
+
+    def assert_never_older_after_newer(self) -> None:
+        seen: dict[int, int] = {}
+        for submission in self.jira.submissions:
+            for payload in submission.payloads:
+                number = payload["buildNumber"]
+                self.assertGreater(payload["updateSequenceNumber"], seen.get(number, 0))
+                seen[number] = payload["updateSequenceNumber"]
 
 
 class SavingTests(OutboxTestCase):
-    @coroutine_test
-    async def test_pending_updates_are_saved_and_sent_after_a_restart(self) -> None:
+    def test_pending_updates_are_saved_and_sent_after_a_restart(self) -> None:
         store = MemoryStore()
-        outbox = await self.make(store=store)
-        self.sim.fail_next(100, 503)
+        outbox = self.make(store=store)
+        self.jira.failing = unavailable()
         outbox.put(update(1, 100))
         outbox.put(update(2, 200, state="in_progress"))
-        await self.until(lambda: outbox._backoff_call is not None)
-        await outbox.stop()
-        self.assertEqual(
-            sorted(u["key"] for u in store.saved), ["ci.example.com/app#1", "ci.example.com/app#2"]
-        )
-        self.sim.clear_faults()
-        client = outbox.client
-        second = Outbox(client=client, store=store, clock=self.clock)
-        await second.start()
-        await self.drain(second)
-        await second.stop()
-        self.assertEqual(self.stored_states(), {1: ["successful"], 2: ["in_progress"]})
+        self.clock.advance(0)
+        self.successResultOf(defer.Deferred.fromCoroutine(outbox.stop()))
+        self.assertEqual(sorted(u["key"] for u in store.saved), [KEY.format(1), KEY.format(2)])
+        self.jira.failing = None
+        second = Outbox(client=self.jira, store=store, clock=self.clock)
+        with captured_log() as lines:
+            self.successResultOf(defer.Deferred.fromCoroutine(second.start()))
+        self.assertTrue(any("2 updates left pending by the last run" in x for x in lines))
+        self.drain(second)
+        self.successResultOf(defer.Deferred.fromCoroutine(second.stop()))
+        self.assertEqual(self.states(), {1: ["successful"], 2: ["in_progress"]})
         self.assertEqual(store.saved, [])
 
-    @coroutine_test
-    async def test_stop_waits_the_grace_period_then_keeps_the_rest(self) -> None:
+    def test_an_unreadable_saved_update_is_skipped(self) -> None:
         store = MemoryStore()
-        outbox = await self.make(store=store)
-        self.sim.clock = self.clock
-        self.sim.set_delay(3600)  # Jira never answers in time
-        outbox.put(update(1, 100))
-        await self.until(lambda: outbox._in_flight)
-        stopping = defer.Deferred.fromCoroutine(outbox.stop())
-        await real_turn()
-        self.assertFalse(stopping.called)
-        self.clock.advance(10)
-        for _ in range(200):
-            if stopping.called:
-                break
-            await real_turn()
-        await stopping
-        self.assertEqual([u["key"] for u in store.saved], ["ci.example.com/app#1"])
-
-
-class ReviewedFailureTests(OutboxTestCase):
-    @coroutine_test
-    async def test_a_redirect_or_404_keeps_the_updates_as_a_configuration_problem(self) -> None:
-        outbox = await self.make()
-        for status in (302, 404):
-            self.sim.fail_next(1, status)
-            with captured_log() as lines:
-                outbox.put(update(status, 100 + status))
-                await self.until(lambda: outbox._backoff_call is not None)
-            self.assertEqual(len(outbox), 1)  # kept, not dropped
-            self.assertTrue(any("configuration problem" in line for line in lines))
-            await self.drain(outbox)  # the problem is fixed: the next try delivers
-        self.assertEqual(sorted(self.stored_states()), [302, 404])
-
-    @coroutine_test
-    async def test_retry_after_zero_waits_the_backoff_instead_of_looping(self) -> None:
-        outbox = await self.make()
-        self.sim.fail_next(1, 503, retry_after=0)
-        outbox.put(update(1, 100))
-        await self.until(lambda: outbox._backoff_call is not None)
-        assert outbox._backoff_call is not None
-        self.assertEqual(outbox._backoff_call.getTime() - self.clock.seconds(), 5)
-
-    @coroutine_test
-    async def test_an_update_made_during_a_backoff_is_saved_at_once(self) -> None:
-        outbox = await self.make()
-        self.sim.fail_next(1, 503)
-        outbox.put(update(1, 100))
-        await self.until(lambda: outbox._backoff_call is not None)
-        outbox.put(update(2, 200))
-        await self.until(lambda: len(self.store.saved) == 2)
-        self.assertEqual(
-            sorted(u["key"] for u in self.store.saved),
-            ["ci.example.com/app#1", "ci.example.com/app#2"],
-        )
-
-    @coroutine_test
-    async def test_an_unexpected_error_keeps_the_batch(self) -> None:
-        outbox = await self.make()
-        real_submit = outbox.client.submit
-        calls = []
-
-        async def broken_once(*args: Any, **kwargs: Any) -> Any:
-            calls.append(args)
-            if len(calls) == 1:
-                raise RuntimeError("a bug")
-            return await real_submit(*args, **kwargs)
-
-        outbox.client.submit = broken_once  # type: ignore[method-assign]
+        store.saved = [{"key": "no entity"}, update(1, 100).to_json()]
         with captured_log() as lines:
-            outbox.put(update(1, 100))
-            await self.drain(outbox)
-        self.assertEqual(self.stored_states(), {1: ["successful"]})
-        self.assertTrue(any("unexpected error" in line for line in lines))
-        self.assertEqual(len(self.flushLoggedErrors(RuntimeError)), 1)
+            outbox = self.make(store=store)
+        self.assertTrue(any("skipped an unreadable saved update" in x for x in lines))
+        self.drain(outbox)
+        self.assertEqual(self.states(), {1: ["successful"]})
+
+    def test_stop_waits_the_grace_period_then_keeps_the_rest(self) -> None:
+        store = MemoryStore()
+        outbox = self.make(store=store, delay=3600)  # Jira never answers in time
+        outbox.put(update(1, 100))
+        self.clock.advance(0)
+        self.assertTrue(outbox.in_flight)
+        with captured_log() as lines:
+            stopping = defer.Deferred.fromCoroutine(outbox.stop())
+            self.clock.advance(9.9)
+            self.assertNoResult(stopping)
+            self.clock.advance(0.1)
+        self.successResultOf(stopping)
+        self.assertEqual([u["key"] for u in store.saved], [KEY.format(1)])
+        self.assertTrue(any("did not finish within 10 s" in line for line in lines))
+        self.assertEqual(self.clock.getDelayedCalls(), [])  # the answer's wait was cancelled
+
+    def test_stop_lets_a_request_that_answers_within_the_grace_period_finish(self) -> None:
+        store = MemoryStore()
+        outbox = self.make(store=store, delay=3)
+        outbox.put(update(1, 100))
+        self.clock.advance(0)
+        stopping = defer.Deferred.fromCoroutine(outbox.stop())
+        self.clock.advance(3)
+        self.successResultOf(stopping)
+        self.assertEqual(store.saved, [])
+        self.assertEqual(outbox.delivered, 1)

@@ -8,7 +8,7 @@ from typing import Any
 
 from buildbot.plugins import steps
 from buildbot.process.results import SUCCESS
-from twisted.internet import defer, reactor
+from twisted.internet import defer, reactor, task
 
 from buildbot_jira.reporters import JiraBuildReporter
 from buildbot_jira.simulator import JiraSimulator
@@ -33,7 +33,9 @@ class ReliabilityTestCase(JiraMasterTestCase):
         return self.master.namedServices["services"].namedServices[name]
 
     def reporter(self, **extra: Any) -> JiraBuildReporter:
-        return JiraBuildReporter(name="jira", **jira_arguments(self.sim, **FAST_RETRIES, **extra))
+        return JiraBuildReporter(
+            name="jira", **jira_arguments(self.sim, **{**FAST_RETRIES, **extra})
+        )
 
     def final_builds(self) -> dict[tuple[str, int], dict]:
         """Builds whose final state Jira holds, by (pipeline ID, build number)."""
@@ -138,13 +140,13 @@ class OutageTests(ReliabilityTestCase):
 
 
 class BurstTests(ReliabilityTestCase):
-    timeout = 300
+    """A real master's burst; ``tests/test_outbox.py`` sends 200 builds on a fake clock."""
 
     @coroutine_test
     async def test_a_burst_of_builds_needs_far_fewer_requests_than_builds(self) -> None:
         await self.start_simulator()
         # Steps that run on the master: the burst measures the reporter, not the worker.
-        builders = {f"b{n}": [steps.SetProperty(property="x", value="y")] for n in range(40)}
+        builders = {f"b{n}": [steps.SetProperty(property="x", value="y")] for n in range(8)}
         await self.start_master([self.reporter()], builders)
         # Jira Cloud answers in a few hundred milliseconds; while a request is
         # in flight, the updates of other builds collect for the next one.
@@ -153,45 +155,89 @@ class BurstTests(ReliabilityTestCase):
             self.master.data.updates.addChange(
                 **{**CHANGE, "revision": f"{n:040x}"}, branch=f"PROJ-{n + 1}"
             )
-            for n in range(5)
+            for n in range(3)
         ]
-        await defer.gatherResults(changes)  # 5 changes x 40 builders = 200 builds
-        await self.until(lambda: len(self.final_builds()) == 200, seconds=120)
+        await defer.gatherResults(changes)  # 3 changes x 8 builders = 24 builds
+        await self.until(lambda: len(self.final_builds()) == 24, seconds=60)
         posts = [r for r in self.sim.simulator.requests if r.path.endswith("/bulk")]
-        # 400 updates (start and end of 200 builds); coalescing and batching
-        # send them in far fewer requests.
-        print(f"\nburst: 200 builds, {len(posts)} requests")
-        self.assertLess(len(posts), 100)
+        # 48 updates (start and end of 24 builds); coalescing and batching
+        # send them in far fewer requests than there are builds.
+        print(f"\nburst: 24 builds, {len(posts)} requests")
+        self.assertLess(len(posts), 12)
         self.assert_never_older_after_newer()
 
 
 class CapTests(ReliabilityTestCase):
-    timeout = 300
+    """A real master's outage; ``tests/test_outbox.py`` fills a cap of 50 on a fake clock."""
 
     @coroutine_test
     async def test_the_cap_keeps_every_final_state_and_drops_only_in_progress(self) -> None:
         await self.start_simulator()
         marker = os.path.abspath(self.mktemp())
-        wait = f"while [ ! -f {marker} ]; do sleep 0.2; done"
-        builders = {f"quick{n}": [shell("compile", "true")] for n in range(45)}
-        builders.update({f"slow{n}": [shell("wait", wait)] for n in range(35)})
+        wait = f"while [ ! -f {marker} ]; do sleep 0.05; done"
+        builders = {f"quick{n}": [shell("compile", "true")] for n in range(9)}
+        builders.update({f"slow{n}": [shell("wait", wait)] for n in range(7)})
         self.sim.simulator.fail_next(1_000_000, 503)
-        await self.start_master([self.reporter(outbox_size=50)], builders)
+        await self.start_master([self.reporter(outbox_size=10)], builders)
         reporter = self.service("jira")
         with captured_log() as lines:
-            # One change starts a build on each of the 80 builders.
+            # One change starts a build on each of the 16 builders.
             await self.master.data.updates.addChange(**CHANGE, branch="PROJ-1")
-            await self.until(lambda: reporter.outbox.dropped >= 30, seconds=90)
-        drops = [line for line in lines if line.startswith("jira: more than 50 updates")]
+            await self.until(lambda: reporter.outbox.dropped >= 6, seconds=30)
+        drops = [line for line in lines if line.startswith("jira: more than 10 updates")]
         self.assertTrue(drops)
         self.assertTrue(all("(0 of them final states)" in line for line in drops), drops)
         self.sim.simulator.clear_faults()
         await self.until(lambda: not len(reporter.outbox), seconds=30)
         with open(marker, "w"):  # the slow builds may finish now
             pass
-        await self.until(lambda: len(self.final_builds()) == 80, seconds=60)
-        # 80 builds in 50 places: at least 30 in-progress updates had to go.
-        self.assertGreaterEqual(reporter.outbox.dropped, 30)
+        await self.until(lambda: len(self.final_builds()) == 16, seconds=30)
+        # 16 builds in 10 places: at least 6 in-progress updates had to go.
+        self.assertGreaterEqual(reporter.outbox.dropped, 6)
+
+
+class SlowJiraTests(ReliabilityTestCase):
+    @coroutine_test
+    async def test_a_build_finishes_while_jira_holds_the_reporters_request(self) -> None:
+        await self.start_simulator()
+        marker = os.path.abspath(self.mktemp())
+        wait = f"while [ ! -f {marker} ]; do sleep 0.05; done"
+        # A long request timeout: the request stays unanswered as long as Jira holds it.
+        await self.start_master([self.reporter(timeout=600)], {"app": [shell("wait", wait)]})
+        open(marker, "w").close()
+        first = await self.build_with_change(branch="PROJ-1")  # a token and the cloud ID
+        await self.until(lambda: first["number"] in self.final_numbers())
+        os.remove(marker)
+
+        # From now on Jira holds every answer until this clock moves, and it never
+        # moves by itself.
+        answers = task.Clock()
+        sim = self.sim.simulator
+        sim.clock = answers
+        sim.set_delay(1)
+        building = self.build_with_change(branch="PROJ-2")
+        await self.until(lambda: self.sent_states(first["number"] + 1) == ["in_progress"])
+        open(marker, "w").close()  # the build may finish now
+        build = await building
+        self.assertEqual(build["results"], SUCCESS)
+        # The build has finished while Jira still holds the answer to the
+        # reporter's request: nothing of the build waited for Jira.
+        self.assertEqual(len(answers.getDelayedCalls()), 1)
+        self.assertEqual(self.sent_states(build["number"]), ["in_progress"])
+        sim.set_delay(0)
+        answers.advance(1)
+        await self.until(lambda: self.sent_states(build["number"]) == ["in_progress", "successful"])
+        self.assertEqual(self.final_numbers(), [first["number"], build["number"]])
+
+    def sent_states(self, number: int) -> list[str]:
+        """The states of build ``number`` that the reporter sent to Jira, in order."""
+        return [
+            build["state"]
+            for request in self.sim.simulator.requests
+            if request.path.endswith("/bulk") and isinstance(request.body, dict)
+            for build in request.body.get("builds", [])
+            if build["buildNumber"] == number
+        ]
 
 
 class BadInputTests(ReliabilityTestCase):

@@ -1,14 +1,23 @@
-"""JiraBuildReporter configuration: every mistake is named at checkConfig."""
+"""The reporters' configuration: every mistake is named at checkConfig, which keeps nothing."""
 
 from __future__ import annotations
 
 import re
+from typing import Any
 
 from buildbot import config
+from buildbot.config.errors import capture_config_errors
 from buildbot.plugins import reporters, util
+from buildbot.reporters.base import ReporterBase
+from twisted.internet import defer
 from twisted.trial import unittest
 
-from buildbot_jira.reporters import JiraBuildReporter
+from buildbot_jira.events import JiraEventGenerator
+from buildbot_jira.jira.http import DEFAULT_TIMEOUT
+from buildbot_jira.mapping.keys import ISSUE_KEYS_PROPERTY
+from buildbot_jira.options import BuildReporterOptions, DeploymentReporterOptions
+from buildbot_jira.reporter_base import RecentIds
+from buildbot_jira.reporters import JiraBuildReporter, JiraDeploymentReporter
 from tests.support import SECRET
 
 GOOD = {"site": "example.atlassian.net", "client_id": "id", "client_secret": SECRET}
@@ -27,15 +36,18 @@ class CheckConfigTests(unittest.TestCase):
         self.assertIs(reporters.JiraBuildReporter, JiraBuildReporter)
 
     def test_minimal_configuration_with_secrets(self) -> None:
-        reporter = JiraBuildReporter(
-            name="jira",
-            site="example.atlassian.net",
-            client_id=util.Secret("jira-client-id"),
-            client_secret=util.Secret("jira-client-secret"),
-        )
+        arguments = {
+            "site": "example.atlassian.net",
+            "client_id": util.Secret("jira-client-id"),
+            "client_secret": util.Secret("jira-client-secret"),
+        }
+        reporter = JiraBuildReporter(name="jira", **arguments)
         self.assertEqual(reporter.name, "jira")
-        assert reporter.options is not None
-        self.assertEqual(reporter.options.api_url, "https://api.atlassian.com")
+        options = JiraBuildReporter.parse_options(**arguments)
+        self.assertEqual(options.site.api_url, "https://api.atlassian.com")
+        self.assertEqual(options.site.timeout, DEFAULT_TIMEOUT)
+        self.assertEqual(options.mapping.issue_keys_property, ISSUE_KEYS_PROPERTY)
+        self.assertEqual(options.test_update_interval, 5.0)
 
     def test_missing_required_arguments_are_named(self) -> None:
         self.assertIn("site", config_error(site=None))
@@ -83,11 +95,88 @@ class CheckConfigTests(unittest.TestCase):
         reporter = JiraBuildReporter(name="jira", **GOOD)
         self.assertNotIn(SECRET, repr(reporter.getConfigDict()))
         self.assertNotIn(SECRET, repr(reporter))
-        self.assertNotIn(SECRET, repr(reporter.options))
+        self.assertNotIn(SECRET, repr(JiraBuildReporter.parse_options(**GOOD)))
 
     def test_builder_and_branch_filters_accept_patterns(self) -> None:
-        reporter = JiraBuildReporter(
-            name="jira", builders=["app", re.compile("^deploy-")], branches="main", **GOOD
+        deploy = re.compile("^deploy-")
+        arguments = {"builders": ["app", deploy], "branches": "main", **GOOD}
+        JiraBuildReporter(name="jira", **arguments)
+        options = JiraBuildReporter.parse_options(**arguments)
+        self.assertEqual(options.builders, ("app", deploy))
+        self.assertEqual(options.branches, ("main",))
+
+
+class PlainReporter(ReporterBase):
+    """What Buildbot's ReporterBase alone leaves on a reporter, with one generator."""
+
+    def checkConfig(self, **arguments: Any) -> None:
+        super().checkConfig(generators=[JiraEventGenerator()])
+
+    def sendMessage(self, reports: list[Any]) -> defer.Deferred[None]:
+        return defer.succeed(None)
+
+
+class NoStateFromCheckConfigTests(unittest.TestCase):
+    """Buildbot checks a configuration before it decides to use it: a check keeps nothing."""
+
+    def assert_keeps_nothing(self, reporter: ReporterBase, arguments: dict[str, Any]) -> None:
+        plain = PlainReporter(name="jira", **arguments)
+        self.assertEqual(vars(reporter), vars(plain))
+        self.assertIsNone(reporter.options)
+        self.assertIsNone(reporter.outbox)
+
+    def test_build_reporter(self) -> None:
+        arguments = {**GOOD, "debug": True, "test_update_interval": 1, "builders": ["app"]}
+        self.assert_keeps_nothing(JiraBuildReporter(name="jira", **arguments), arguments)
+
+    def test_deployment_reporter(self) -> None:
+        arguments = {**GOOD, "step_pattern": r"^deploy to (?P<environment>.+)$"}
+        self.assert_keeps_nothing(JiraDeploymentReporter(name="jira", **arguments), arguments)
+
+    def test_a_failed_check_keeps_nothing_either(self) -> None:
+        # Buildbot collects configuration errors while it loads a master.cfg.
+        with capture_config_errors() as errors:
+            reporter = JiraBuildReporter(name="jira", **{**GOOD, "timeout": "30"})
+        self.assertIn("timeout", errors.errors[0])
+        self.assertIsNone(reporter.options)
+        self.assertNotIn("options", vars(reporter))
+
+
+class ParsedOptionsTests(unittest.TestCase):
+    """The options that reconfigService assigns, one value per reporter."""
+
+    def test_build_reporter_options(self) -> None:
+        options = JiraBuildReporter.parse_options(
+            **GOOD, result_states={"warnings": "failed"}, issue_keys_property=None, timeout=60
         )
-        assert reporter.options is not None
-        self.assertEqual(reporter.options.branches, ("main",))
+        self.assertIsInstance(options, BuildReporterOptions)
+        self.assertEqual(options.mapping.result_states["warnings"], "failed")
+        self.assertEqual(options.mapping.result_states["success"], "successful")
+        self.assertEqual(options.mapping.issue_keys_property, ISSUE_KEYS_PROPERTY)
+        self.assertEqual(options.site.timeout, 60)
+
+    def test_deployment_reporter_options(self) -> None:
+        options = JiraDeploymentReporter.parse_options(
+            **GOOD,
+            environment_id="prod",
+            enable_gating=True,
+            service_ids=["svc"],
+            result_states={"cancelled": "rolled_back"},
+        )
+        self.assertIsInstance(options, DeploymentReporterOptions)
+        self.assertTrue(options.deployments.gating)
+        self.assertEqual(options.deployments.service_ids, ("svc",))
+        self.assertEqual(options.deployments.result_states["cancelled"], "rolled_back")
+        self.assertEqual(options.environment_id, "prod")
+        self.assertIsNone(options.step_pattern)
+
+
+class RecentIdsTests(unittest.TestCase):
+    def test_the_oldest_ids_are_forgotten_first(self) -> None:
+        recent = RecentIds(size=3)
+        for identifier in (1, 2, 3, 4):
+            recent.add(identifier)
+        self.assertNotIn(1, recent)
+        self.assertTrue(all(identifier in recent for identifier in (2, 3, 4)))
+        recent.add(2)  # seen again: still remembered, nothing else forgotten
+        self.assertIn(3, recent)

@@ -1,4 +1,7 @@
-"""JiraDeploymentGate: its arguments, the polling loop (against the simulator), the step."""
+"""JiraDeploymentGate: its arguments, and the step in a fake build with a scripted Jira.
+
+The polling loop itself is tested in ``tests/test_gating.py``.
+"""
 
 from __future__ import annotations
 
@@ -7,27 +10,22 @@ from typing import Any
 from buildbot import config
 from buildbot.config.errors import capture_config_errors
 from buildbot.plugins import steps, util
+from buildbot.process import buildstep
 from buildbot.process.results import CANCELLED, FAILURE, RETRY, SUCCESS, WARNINGS
 from buildbot.test.reactor import TestReactorMixin
 from buildbot.test.steps import TestBuildStepMixin
-from twisted.internet import defer, task
+from twisted.internet import defer
 from twisted.trial import unittest
 
 from buildbot_jira import steps as steps_module
-from buildbot_jira.connection import SiteSettings
-from buildbot_jira.jira.client import GatingStatus
 from buildbot_jira.jira.errors import JiraAuthError, JiraPermissionError, JiraUnavailableError
-from buildbot_jira.jira.model import DeploymentData, Environment, Pipeline
-from buildbot_jira.simulator import RunningSimulator
-from buildbot_jira.steps import (
-    GATE_RETRY,
-    DeploymentKey,
-    GateOutcome,
-    GatePoll,
-    JiraDeploymentGate,
-    wait_for_gate,
-)
-from tests.support import SECRET, coroutine_test, make_client, real_turn, start_simulator
+from buildbot_jira.jira.http import DEFAULT_TIMEOUT
+from buildbot_jira.jira.results import GatingStatus
+from buildbot_jira.jira.retry import RetryPolicy
+from buildbot_jira.options import GateOptions
+from buildbot_jira.sites import JiraSite
+from buildbot_jira.steps import GATE_RETRY, JiraDeploymentGate
+from tests.support import SECRET, coroutine_test
 
 GOOD: dict[str, Any] = {
     "site": "example.atlassian.net",
@@ -35,8 +33,6 @@ GOOD: dict[str, Any] = {
     "client_secret": SECRET,
     "environment_id": "production",
 }
-
-KEY = DeploymentKey("ci.example.com/app", "production", 7000)
 
 
 def config_error(**arguments: object) -> str:
@@ -68,6 +64,21 @@ class GateConfigTests(unittest.TestCase):
         assert gate.options is not None
         self.assertEqual(gate.options.interval, 30.0)
         self.assertEqual(gate.options.site.api_url, "https://api.atlassian.com")
+        # The gate's timeout is its wait; each request keeps the site's own.
+        self.assertEqual(gate.options.timeout, 3600.0)
+        self.assertEqual(gate.options.site.timeout, DEFAULT_TIMEOUT)
+
+    def test_the_gate_keeps_its_options_and_nothing_else(self) -> None:
+        class PlainStep(buildstep.BuildStep):
+            """What Buildbot's BuildStep alone leaves on a step like the gate."""
+
+            name = "jira-gate"
+            haltOnFailure = True
+            warnOnWarnings = True
+
+        gate = JiraDeploymentGate(**GOOD)
+        self.assertIsInstance(gate.options, GateOptions)
+        self.assertEqual(set(vars(gate)), set(vars(PlainStep())) | {"options"})
 
     def test_missing_environment_id_is_named(self) -> None:
         self.assertIn("environment_id", config_error(environment_id=None))
@@ -115,275 +126,6 @@ class GateConfigTests(unittest.TestCase):
         self.assertIn("production", str(gate))
 
 
-# -- the polling loop, against the simulator over loopback --------------------------
-
-
-def deployment(number: int = 7000, *, gating: bool = True) -> dict[str, Any]:
-    """A deployment of KEY's pipeline and environment, asking for gating."""
-    return DeploymentData(
-        pipeline=Pipeline(id=KEY.pipeline_id, display_name="app", url="https://ci.example.com"),
-        environment=Environment(
-            id=KEY.environment_id, display_name="production", type="production"
-        ),
-        deployment_sequence_number=number,
-        update_sequence_number=1,
-        display_name="app #7 to production",
-        url="https://ci.example.com/#/builders/1/builds/7",
-        description="deployment in progress",
-        state="in_progress",
-        last_updated="2026-11-28T00:00:00Z",
-        issue_keys=("PROJ-1",),
-        gating=gating,
-    ).to_json()
-
-
-class Polls:
-    """An ``on_poll`` that keeps every poll, and waits (in real turns) for the next one."""
-
-    def __init__(self) -> None:
-        self.seen: list[GatePoll] = []
-
-    def __call__(self, poll: GatePoll) -> None:
-        self.seen.append(poll)
-
-    async def nth(self, number: int) -> GatePoll:
-        for _ in range(5000):
-            if len(self.seen) >= number:
-                return self.seen[number - 1]
-            await real_turn()
-        raise AssertionError(f"poll {number} never happened")
-
-    def statuses(self) -> list[str | None]:
-        return [poll.status.status if poll.status else None for poll in self.seen]
-
-
-class WaitForGateTests(unittest.TestCase):
-    """The loop with a fake clock for its waits and the simulator on loopback for Jira."""
-
-    async def start(
-        self,
-        *,
-        stored: bool = True,
-        interval: float = 30,
-        timeout: float = 3600,
-        slow_jira: bool = False,
-    ) -> tuple[RunningSimulator, task.Clock, Polls, defer.Deferred[GateOutcome]]:
-        """Start the simulator (with KEY's deployment stored) and the wait.
-
-        Returns the simulator, the fake clock, the polls seen and the wait.
-        ``slow_jira`` puts the simulator's answer delays on the fake clock too.
-        """
-        self.clock = task.Clock()
-        running = await start_simulator(self, clock=self.clock if slow_jira else None)
-        self.client = make_client(self, running, clock=self.clock, retry=GATE_RETRY)
-        if stored:
-            await self.client.submit_deployments([deployment()])
-        polls = Polls()
-        waiting = defer.Deferred.fromCoroutine(
-            wait_for_gate(
-                self.client,
-                KEY,
-                clock=self.clock,
-                interval=interval,
-                timeout=timeout,
-                on_poll=polls,
-            )
-        )
-        return running, self.clock, polls, waiting
-
-    @staticmethod
-    def gating_requests(running: RunningSimulator) -> list[Any]:
-        return [r for r in running.simulator.requests if r.path.endswith("/gating-status")]
-
-    @coroutine_test
-    async def test_awaiting_then_allowed_is_allowed(self) -> None:
-        running, clock, polls, waiting = await self.start()
-        first = await polls.nth(1)
-        self.assertEqual(first.status.status if first.status else None, "awaiting")
-        self.assertEqual(first.next_poll_in, 30)
-        running.simulator.set_gating_status(*attrs_key(), "allowed")
-        # Nothing is asked before the interval has passed.
-        clock.advance(29)
-        for _ in range(20):
-            await real_turn()
-        self.assertEqual(len(self.gating_requests(running)), 1)
-        clock.advance(1)
-        outcome = await waiting
-        self.assertEqual(outcome.decision, "allowed")
-        self.assertEqual(outcome.polls, 2)
-        self.assertEqual(outcome.elapsed, 30)
-        self.assertEqual(polls.statuses(), ["awaiting", "allowed"])
-        self.assertIsNone(polls.seen[-1].next_poll_in)
-        self.assertEqual(len(self.gating_requests(running)), 2)
-
-    @coroutine_test
-    async def test_prevented_names_the_blocking_issues(self) -> None:
-        running, _, _, waiting = await self.start()
-        running.simulator.set_gating_status(*attrs_key(), "prevented", details=["PROJ-9", "OPS-2"])
-        outcome = await waiting
-        self.assertEqual(outcome.decision, "prevented")
-        self.assertEqual(outcome.blocking_issues, ("PROJ-9", "OPS-2"))
-        assert outcome.last_status is not None
-        links = [d["issueLink"] for d in outcome.last_status.details]
-        self.assertEqual(links, [f"{running.url}/browse/PROJ-9", f"{running.url}/browse/OPS-2"])
-        self.assertEqual(outcome.polls, 1)
-
-    @coroutine_test
-    async def test_invalid_ends_the_wait(self) -> None:
-        running, _, _, waiting = await self.start()
-        running.simulator.set_gating_status(*attrs_key(), "invalid")
-        outcome = await waiting
-        self.assertEqual(outcome.decision, "invalid")
-
-    @coroutine_test
-    async def test_no_data_yet_is_asked_again_until_there_is(self) -> None:
-        running, clock, polls, waiting = await self.start(stored=False)
-        first = await polls.nth(1)
-        self.assertIsNone(first.status)
-        self.assertIsNone(first.problem)
-        self.assertEqual(first.next_poll_in, 30)
-        self.assertEqual([r.status for r in self.gating_requests(running)], [404])
-        await self.client.submit_deployments([deployment()])
-        clock.advance(30)
-        await polls.nth(2)
-        running.simulator.set_gating_status(*attrs_key(), "allowed")
-        clock.advance(30)
-        outcome = await waiting
-        self.assertEqual(polls.statuses(), [None, "awaiting", "allowed"])
-        self.assertEqual(outcome.decision, "allowed")
-        self.assertEqual(outcome.elapsed, 60)
-
-    @coroutine_test
-    async def test_429_retry_after_longer_than_the_interval_is_honoured(self) -> None:
-        running, clock, polls, waiting = await self.start()
-        await polls.nth(1)
-        running.simulator.fail_next(1, 429, retry_after=90)
-        clock.advance(30)
-        limited = await polls.nth(2)
-        self.assertIsNone(limited.status)
-        self.assertIn("429", limited.problem or "")
-        self.assertEqual(limited.next_poll_in, 90)
-        clock.advance(89)
-        for _ in range(20):
-            await real_turn()
-        self.assertEqual(len(self.gating_requests(running)), 2)
-        running.simulator.set_gating_status(*attrs_key(), "allowed")
-        clock.advance(1)
-        outcome = await waiting
-        self.assertEqual(outcome.decision, "allowed")
-        self.assertEqual(outcome.elapsed, 120)
-        self.assertEqual([r.status for r in self.gating_requests(running)], [200, 429, 200])
-
-    @coroutine_test
-    async def test_a_short_retry_after_keeps_the_interval(self) -> None:
-        running, clock, polls, waiting = await self.start()
-        await polls.nth(1)
-        running.simulator.fail_next(1, 503, retry_after=5)
-        clock.advance(30)
-        unavailable = await polls.nth(2)
-        self.assertIn("503", unavailable.problem or "")
-        self.assertEqual(unavailable.next_poll_in, 30)
-        waiting.cancel()
-        with self.assertRaises(defer.CancelledError):
-            await waiting
-
-    @coroutine_test
-    async def test_timeout_ends_with_the_last_status(self) -> None:
-        _, clock, polls, waiting = await self.start(interval=30, timeout=100)
-        for number in (1, 2, 3):
-            await polls.nth(number)
-            clock.advance(30)
-        last = await polls.nth(4)
-        # 90 s: the next poll would come after the deadline, so there is none.
-        self.assertEqual(last.elapsed, 90)
-        self.assertIsNone(last.next_poll_in)
-        self.assertFalse(waiting.called)
-        clock.advance(10)
-        outcome = await waiting
-        self.assertEqual(outcome.decision, "timeout")
-        self.assertEqual(outcome.elapsed, 100)
-        self.assertEqual(outcome.polls, 4)
-        assert outcome.last_status is not None
-        self.assertEqual(outcome.last_status.status, "awaiting")
-        self.assertEqual(clock.getDelayedCalls(), [])
-
-    @coroutine_test
-    async def test_a_slow_answer_does_not_stretch_the_timeout(self) -> None:
-        running, clock, polls, waiting = await self.start(timeout=100, slow_jira=True)
-        await polls.nth(1)
-        # From now on the simulator answers only when the fake clock has moved 1000 s.
-        running.simulator.set_delay(1000)
-        clock.advance(30)
-        await self.until_asked(running, 2)
-        clock.advance(69)
-        await real_turn()
-        self.assertFalse(waiting.called)
-        clock.advance(1)
-        outcome = await waiting
-        self.assertEqual(outcome.decision, "timeout")
-        self.assertEqual(outcome.elapsed, 100)
-        self.assertEqual(len(polls.seen), 1)
-        assert outcome.last_status is not None
-        self.assertEqual(outcome.last_status.status, "awaiting")
-        self.assertEqual(outcome.polls, 2)
-
-    @coroutine_test
-    async def test_refused_credentials_are_raised_not_polled(self) -> None:
-        running = await start_simulator(self)
-        clock = task.Clock()
-        client = make_client(self, running, clock=clock, retry=GATE_RETRY, secret="wrong")
-        with self.assertRaises(JiraAuthError):
-            await wait_for_gate(client, KEY, clock=clock, interval=30, timeout=3600)
-        self.assertEqual(clock.getDelayedCalls(), [])
-
-    @coroutine_test
-    async def test_missing_permission_is_raised(self) -> None:
-        running = await start_simulator(self, permissions={"buildbot-ci": ["builds"]})
-        clock = task.Clock()
-        client = make_client(self, running, clock=clock, retry=GATE_RETRY)
-        with self.assertRaises(JiraPermissionError):
-            await wait_for_gate(client, KEY, clock=clock, interval=30, timeout=3600)
-
-    @coroutine_test
-    async def test_cancelling_stops_the_polling_at_once(self) -> None:
-        running, clock, polls, waiting = await self.start()
-        await polls.nth(1)
-        waiting.cancel()
-        with self.assertRaises(defer.CancelledError):
-            await waiting
-        self.assertEqual(clock.getDelayedCalls(), [])
-        clock.advance(3600)
-        for _ in range(20):
-            await real_turn()
-        self.assertEqual(len(self.gating_requests(running)), 1)
-
-    @coroutine_test
-    async def test_cancelling_during_a_request_stops_at_once(self) -> None:
-        running, clock, polls, waiting = await self.start(slow_jira=True)
-        await polls.nth(1)
-        running.simulator.set_delay(1000)
-        clock.advance(30)
-        await self.until_asked(running, 2)
-        waiting.cancel()
-        with self.assertRaises(defer.CancelledError):
-            await waiting
-        self.assertEqual(len(polls.seen), 1)
-        self.assertEqual(clock.getDelayedCalls()[0].getTime(), 1030)  # the simulator's answer
-
-    async def until_asked(self, running: RunningSimulator, count: int) -> None:
-        """Wait (in real turns) until the simulator has received ``count`` gating questions."""
-        for _ in range(5000):
-            if len(self.gating_requests(running)) >= count:
-                return
-            await real_turn()
-        raise AssertionError(f"Jira was not asked {count} times")
-
-
-def attrs_key() -> tuple[str, str, int]:
-    """KEY as the simulator's (pipeline, environment, sequence number)."""
-    return (KEY.pipeline_id, KEY.environment_id, KEY.sequence_number)
-
-
 # -- the step in a fake build ---------------------------------------------------------------
 
 
@@ -406,7 +148,9 @@ class FakeJira:
 
 
 class FakeConnection:
-    def __init__(self, client: FakeJira) -> None:
+    def __init__(self, client: FakeJira, site: JiraSite[str], retry: RetryPolicy) -> None:
+        self.site = site
+        self.retry = retry
         self.client = client
         self.released = False
 
@@ -438,15 +182,17 @@ class GateStepTests(TestBuildStepMixin, TestReactorMixin, unittest.TestCase):
     def script(self, *answers: Any) -> FakeJira:
         """Make the step's connection answer ``answers``, in order (the last one repeats)."""
         self.jira = FakeJira(self.reactor, list(answers))
-        self.connections: list[tuple[SiteSettings, FakeConnection]] = []
+        self.connections: list[FakeConnection] = []
 
-        def acquire(settings: SiteSettings, *, reactor: Any = None) -> FakeConnection:
-            self.assertIs(reactor, self.reactor)
-            connection = FakeConnection(self.jira)
-            self.connections.append((settings, connection))
+        async def connect(
+            master: Any, site: JiraSite[str], *, retry: RetryPolicy
+        ) -> FakeConnection:
+            self.assertIs(master, self.master)
+            connection = FakeConnection(self.jira, site, retry)
+            self.connections.append(connection)
             return connection
 
-        self.patch(steps_module, "acquire", acquire)
+        self.patch(steps_module, "connect", connect)
         return self.jira
 
     def gate(self, **arguments: Any) -> JiraDeploymentGate:
@@ -484,10 +230,11 @@ class GateStepTests(TestBuildStepMixin, TestReactorMixin, unittest.TestCase):
         expected = ("localhost:8080/Builder", "prod-east1", 13000)
         self.assertEqual([key for _, key in jira.asked], [expected] * 3)
         self.assertEqual([at for at, _ in jira.asked], [0, 30, 60])
-        ((settings, connection),) = self.connections
-        self.assertEqual(settings.client_id, "id-from-secret")
-        self.assertEqual(settings.client_secret, SECRET)
-        self.assertEqual(settings.retry, GATE_RETRY)
+        (connection,) = self.connections
+        self.assertEqual(connection.site.client_id, "id-from-secret")
+        self.assertEqual(connection.site.client_secret, SECRET)
+        self.assertEqual(connection.site.site, "example.atlassian.net")
+        self.assertEqual(connection.retry, GATE_RETRY)
         self.assertTrue(connection.released)
         text = self.log_text(step)
         self.assertIn("deployment 13000 of pipeline 'localhost:8080/Builder'", text)
@@ -561,9 +308,10 @@ class GateStepTests(TestBuildStepMixin, TestReactorMixin, unittest.TestCase):
         self.expect_outcome(FAILURE, "Jira gating: credentials refused (failure)")
         await self.run_gate()
         text = self.log_text(step)
-        self.assertIn("Check the step's client_id and client_secret", text)
+        self.assertIn("failed: Jira refused client ID", text)
+        self.assertIn("Check client_id and client_secret", text)
         self.assertNotIn(SECRET, text)
-        self.assertTrue(self.connections[0][1].released)
+        self.assertTrue(self.connections[0].released)
 
     @coroutine_test
     async def test_missing_permission_fails_and_says_what_to_check(self) -> None:
@@ -571,7 +319,10 @@ class GateStepTests(TestBuildStepMixin, TestReactorMixin, unittest.TestCase):
         step = self.gate()
         self.expect_outcome(FAILURE, "Jira gating: permission missing (failure)")
         await self.run_gate()
-        self.assertIn("permission for deployments", self.log_text(step))
+        text = self.log_text(step)
+        self.assertIn("Asking Jira's deployments API for the gating status of deployment", text)
+        self.assertIn("GET deployments was refused (HTTP 403)", text)
+        self.assertIn("lack the permission", text)
 
     @coroutine_test
     async def test_a_missing_secret_fails_and_names_it(self) -> None:
@@ -603,5 +354,5 @@ class GateStepTests(TestBuildStepMixin, TestReactorMixin, unittest.TestCase):
         await running
         self.reactor.advance(3600)
         self.assertEqual(len(self.jira.asked), 2)
-        self.assertTrue(self.connections[0][1].released)
+        self.assertTrue(self.connections[0].released)
         self.assertIn("Interrupted", self.log_text(step))

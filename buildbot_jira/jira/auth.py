@@ -9,14 +9,15 @@ waiting for a token cause exactly one token request.
 from __future__ import annotations
 
 import json
-from typing import Any
+from collections.abc import Callable, Coroutine
+from typing import Any, TypeVar
 
 import attrs
 from twisted.internet import defer
 from twisted.internet.interfaces import IReactorTime
 from twisted.python.failure import Failure
 
-from buildbot_jira.jira.errors import JiraAuthError
+from buildbot_jira.jira.errors import JiraAuthError, JiraUnavailableError
 from buildbot_jira.jira.http import (
     DEFAULT_TIMEOUT,
     HttpTransport,
@@ -34,6 +35,8 @@ __all__ = [
 ]
 
 DEFAULT_API_URL = "https://api.atlassian.com"
+
+T = TypeVar("T")
 
 
 def hidden_repr(_value: object) -> str:
@@ -67,16 +70,13 @@ class AccessToken:
         return now < self.refresh_at
 
 
-class TokenUnavailable(Exception):
+class TokenUnavailable(JiraUnavailableError):
     """The token endpoint did not answer usefully; retrying later may help.
 
     Raised for connection failures, timeouts, 5xx and 429, which say nothing
-    about the credentials. ``retry_after`` is what the server asked for.
+    about the credentials (those are :class:`JiraAuthError`).
+    ``retry_after`` is what the server asked for.
     """
-
-    def __init__(self, message: str, *, retry_after: float | None = None) -> None:
-        super().__init__(message)
-        self.retry_after = retry_after
 
 
 class SingleFlight:
@@ -95,9 +95,14 @@ class SingleFlight:
         """Whether a run is under way."""
         return self._waiters is not None
 
-    async def run(self, start: Any) -> Any:
-        """Join the run under way, or start ``start()`` (a coroutine function)."""
-        waiter: defer.Deferred[Any] = defer.Deferred()
+    async def run(self, start: Callable[[], Coroutine[Any, Any, T]]) -> T:
+        """Join the run under way, or start ``start()`` (a coroutine function).
+
+        A caller that joins gets the result of the run under way, whatever
+        ``start`` it passed: every run of one SingleFlight must compute the
+        same thing.
+        """
+        waiter: defer.Deferred[T] = defer.Deferred()
         if self._waiters is not None:
             self._waiters.append(waiter)
             return await waiter
@@ -170,7 +175,7 @@ class TokenCache:
         token = self._token
         if token is not None and token.usable_at(self._clock.seconds()):
             return token.value
-        fetched: AccessToken = await self._flight.run(self._fetch)
+        fetched = await self._flight.run(self._fetch)
         return fetched.value
 
     def invalidate(self, token: str) -> None:

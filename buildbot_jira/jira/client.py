@@ -1,11 +1,16 @@
 """The Jira Software Cloud client: cloud ID, the four DevOps APIs, retries.
 
-:class:`JiraCloud` speaks the contract in ``shared/contract`` through the
-OAuth 2.0 gateway (``{api_url}/jira/<entity>/0.1/cloud/<cloudId>/...``). It
-retries what retrying can fix (no answer, 5xx, 429), waits what Jira asks for
+:class:`JiraCloud` sends builds, deployments, development information and
+feature flags through Atlassian's OAuth 2.0 gateway
+(``{api_url}/jira/<entity>/0.1/cloud/<cloudId>/...``), as the Jira Software
+Cloud API defines them. It retries what retrying can fix (no answer, 5xx,
+429, an unavailable token endpoint), waits what Jira asks for
 (``Retry-After``), halves a batch that Jira finds too large (413), renews a
-refused token once (401), and turns everything else into an error that says
-what to check.
+refused token once (401), and turns everything else into a
+:class:`~buildbot_jira.jira.errors.JiraError` that says what to check.
+Jira's answers are read into the value classes of
+:mod:`~buildbot_jira.jira.results`; this module re-exports them, with
+:class:`~buildbot_jira.jira.retry.RetryPolicy`.
 """
 
 from __future__ import annotations
@@ -15,15 +20,14 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 from urllib.parse import quote
 
-import attrs
 from twisted.internet import task
 from twisted.internet.interfaces import IReactorTime
 from twisted.logger import Logger
 
-from buildbot_jira.jira.auth import DEFAULT_API_URL, SingleFlight, TokenCache, TokenUnavailable
+from buildbot_jira.jira.auth import DEFAULT_API_URL, SingleFlight, TokenCache
 from buildbot_jira.jira.errors import (
     JiraAuthError,
-    JiraPermissionError,
+    JiraError,
     JiraRequestError,
     JiraSiteError,
     JiraUnavailableError,
@@ -32,10 +36,11 @@ from buildbot_jira.jira.http import (
     DEFAULT_TIMEOUT,
     HttpResponse,
     HttpTransport,
-    TransportError,
     parse_retry_after,
 )
 from buildbot_jira.jira.model import ENTITY_LISTS, EntityType
+from buildbot_jira.jira.results import GatingStatus, Rejection, SubmitResult, request_error
+from buildbot_jira.jira.retry import RetryPolicy
 
 __all__ = [
     "MAX_ENTITIES_PER_REQUEST",
@@ -53,151 +58,7 @@ log = Logger()
 #: (and 100 repositories per devinfo request).
 MAX_ENTITIES_PER_REQUEST = 100
 
-_PERMISSION_HINT: Mapping[EntityType, str] = {
-    "builds": "builds (write:build:jira-software)",
-    "deployments": "deployments (write:deployment:jira-software)",
-    "devinfo": "development information (write:dev-info:jira)",
-    "featureflags": "feature flags (write:feature-flag:jira)",
-}
-
-
-@attrs.frozen
-class RetryPolicy:
-    """How often and how patiently a request is retried.
-
-    Connection failures, timeouts and 5xx wait ``initial_delay`` seconds,
-    growing by ``multiplier`` up to ``max_delay``, each shortened at random by
-    up to ``jitter`` (a fraction) so that many masters do not retry in step.
-    429 and 503 wait what ``Retry-After`` says, up to ``max_retry_after``.
-    ``max_attempts`` counts the first attempt.
-    """
-
-    max_attempts: int = attrs.field(default=5, validator=attrs.validators.ge(1))
-    initial_delay: float = attrs.field(default=1.0, validator=attrs.validators.ge(0))
-    multiplier: float = attrs.field(default=2.0, validator=attrs.validators.ge(1))
-    max_delay: float = attrs.field(default=60.0, validator=attrs.validators.ge(0))
-    jitter: float = attrs.field(
-        default=0.5, validator=[attrs.validators.ge(0), attrs.validators.le(1)]
-    )
-    max_retry_after: float = attrs.field(default=300.0, validator=attrs.validators.ge(0))
-
-    def backoff(self, retry: int, *, uniform: Callable[[], float] = random.random) -> float:
-        """Seconds to wait before retry number ``retry`` (1 for the first retry)."""
-        delay = min(self.max_delay, self.initial_delay * self.multiplier ** (retry - 1))
-        return delay * (1 - self.jitter * uniform())
-
-
-@attrs.frozen
-class Rejection:
-    """An entity that Jira did not accept, with Jira's messages."""
-
-    key: Any
-    errors: tuple[str, ...]
-
-
-@attrs.frozen
-class SubmitResult:
-    """What Jira said of a bulk submission (merged over all the requests sent).
-
-    ``accepted`` holds the keys Jira accepted (for builds ``{"pipelineId",
-    "buildNumber"}``, for deployments ``{"pipelineId", "environmentId",
-    "deploymentSequenceNumber"}``, for feature flags the flag IDs, for devinfo
-    ``{"repository": id, ...entity ids}``).
-    """
-
-    entity: EntityType
-    accepted: tuple[Any, ...] = ()
-    rejected: tuple[Rejection, ...] = ()
-    unknown_issue_keys: tuple[str, ...] = ()
-    unknown_associations: tuple[Any, ...] = ()
-
-    def merge(self, other: SubmitResult) -> SubmitResult:
-        """This result and ``other`` together (for a batch sent in parts)."""
-        return SubmitResult(
-            entity=self.entity,
-            accepted=self.accepted + other.accepted,
-            rejected=self.rejected + other.rejected,
-            unknown_issue_keys=_unique(self.unknown_issue_keys + other.unknown_issue_keys),
-            unknown_associations=self.unknown_associations + other.unknown_associations,
-        )
-
-    @classmethod
-    def from_response(cls, entity: EntityType, data: object) -> SubmitResult:
-        """Parse the body of a 202 answer to a bulk POST of ``entity``.
-
-        A body of an unexpected shape gives an empty result: Jira took the
-        request, and what it says of it is only reported.
-        """
-        try:
-            return cls._parse(entity, data)
-        except (TypeError, AttributeError, ValueError):
-            log.warn("Jira answered a {entity} submission with an unexpected body", entity=entity)
-            return cls(entity=entity)
-
-    @classmethod
-    def _parse(cls, entity: EntityType, data: object) -> SubmitResult:
-        if not isinstance(data, dict):
-            return cls(entity=entity)
-        unknown_keys = tuple(str(key) for key in data.get("unknownIssueKeys") or ())
-        if entity == "devinfo":
-            return cls(
-                entity=entity,
-                accepted=tuple(
-                    {"repository": repo, **ids}
-                    for repo, ids in (data.get("acceptedDevinfoEntities") or {}).items()
-                ),
-                rejected=tuple(
-                    Rejection(key={"repository": repo}, errors=_devinfo_messages(errors))
-                    for repo, errors in (data.get("failedDevinfoEntities") or {}).items()
-                ),
-                unknown_issue_keys=unknown_keys,
-            )
-        if entity == "featureflags":
-            return cls(
-                entity=entity,
-                accepted=tuple(data.get("acceptedFeatureFlags") or ()),
-                rejected=tuple(
-                    Rejection(key=flag, errors=_messages(errors))
-                    for flag, errors in (data.get("failedFeatureFlags") or {}).items()
-                ),
-                unknown_issue_keys=unknown_keys,
-            )
-        plural = "Builds" if entity == "builds" else "Deployments"
-        return cls(
-            entity=entity,
-            accepted=tuple(data.get(f"accepted{plural}") or ()),
-            rejected=tuple(
-                Rejection(key=item.get("key"), errors=_messages(item.get("errors")))
-                for item in data.get(f"rejected{plural}") or ()
-                if isinstance(item, dict)
-            ),
-            unknown_issue_keys=unknown_keys,
-            unknown_associations=tuple(data.get("unknownAssociations") or ()),
-        )
-
-
-@attrs.frozen
-class GatingStatus:
-    """Jira's gating decision for one deployment.
-
-    ``status`` is one of ``allowed``, ``prevented``, ``awaiting``, ``invalid``;
-    ``details`` lists the issues that hold the deployment (``issueKey``,
-    ``issueLink``).
-    """
-
-    status: str
-    details: tuple[Mapping[str, Any], ...] = ()
-    updated: str | None = None
-
-    @classmethod
-    def from_response(cls, data: object) -> GatingStatus:
-        """Parse a gating-status answer."""
-        if not isinstance(data, dict) or not isinstance(data.get("gatingStatus"), str):
-            return cls(status="invalid")
-        details = tuple(d for d in data.get("details") or () if isinstance(d, dict))
-        return cls(
-            status=data["gatingStatus"], details=details, updated=data.get("updatedTimestamp")
-        )
+_DEFAULT_RETRY = RetryPolicy()
 
 
 class _TooLarge(Exception):
@@ -217,6 +78,7 @@ class JiraCloud:
     :param timeout: seconds to wait for each request.
     :param retry: how to retry what retrying can fix.
     :param clock: times the waits between retries (the transport's clock by default).
+    :param uniform: random numbers in [0, 1) for the jitter of the waits.
     """
 
     def __init__(
@@ -229,7 +91,7 @@ class JiraCloud:
         api_url: str = DEFAULT_API_URL,
         site_url: str | None = None,
         timeout: float = DEFAULT_TIMEOUT,
-        retry: RetryPolicy = RetryPolicy(),
+        retry: RetryPolicy = _DEFAULT_RETRY,
         clock: IReactorTime | None = None,
         uniform: Callable[[], float] = random.random,
     ) -> None:
@@ -433,34 +295,14 @@ class JiraCloud:
         status = response.status
         if 200 <= status < 300 or (status == 404 and not_found_ok):
             return response
-        messages = _error_messages(response)
-        quoted = f": {'; '.join(messages)}" if messages else ""
-        what = f"{method} {entity} on Jira site {self.site!r}"
         if status == 413:
             raise _TooLarge()
-        if status == 403:
-            raise JiraPermissionError(
-                f"{what} was refused (HTTP 403{quoted}). The OAuth credentials lack the "
-                f"permission to write {_PERMISSION_HINT[entity]}; a Jira admin can grant it "
-                "under Settings > Apps > OAuth credentials",
-                status=status,
-                messages=messages,
-            )
-        if 300 <= status < 400:
-            raise JiraRequestError(
-                f"{what} was answered with a redirect (HTTP {status}) to "
-                f"{response.header('Location')!r}, which is not followed. The site may have "
-                "been renamed: check site, site_url and api_url",
-                status=status,
-            )
-        if status == 400:
-            raise JiraRequestError(
-                f"{what} was rejected as malformed (HTTP 400{quoted})",
-                status=status,
-                messages=messages,
-            )
-        raise JiraRequestError(
-            f"{what} failed (HTTP {status}{quoted})", status=status, messages=messages
+        raise request_error(
+            status,
+            _json_or_none(response),
+            what=f"{method} {entity} on Jira site {self.site!r}",
+            entity=entity,
+            location=response.header("Location"),
         )
 
     async def _send(
@@ -469,6 +311,8 @@ class JiraCloud:
         """Send until there is an answer worth returning, or retries run out.
 
         Returns any answer that is not 401, 429 or 5xx; the caller judges it.
+        An error that retrying cannot fix (credentials refused at the token
+        endpoint) is raised at once.
         """
         renewed = False
         retries = 0
@@ -483,9 +327,13 @@ class JiraCloud:
                 response = await self._transport.request(
                     method, url, json_body=body, headers=headers, timeout=self.timeout
                 )
-            except (TransportError, TokenUnavailable) as failure:
+            except JiraError as failure:
+                # No answer, or no token for now: the taxonomy says whether
+                # trying again can help.
+                if not failure.retryable:
+                    raise
                 reason = str(failure)
-                retry_after = getattr(failure, "retry_after", None)
+                retry_after = failure.retry_after
             else:
                 if response.status == 401 and authenticated:
                     self.tokens.invalidate(token)
@@ -508,11 +356,7 @@ class JiraCloud:
                     f"Jira site {self.site!r} is unavailable after {retries} attempts: {reason}",
                     retry_after=retry_after,
                 )
-            if retry_after is not None:
-                # Never less than the first backoff: "Retry-After: 0" is no busy loop.
-                delay = min(max(retry_after, self.retry.initial_delay), self.retry.max_retry_after)
-            else:
-                delay = self.retry.backoff(retries, uniform=self._uniform)
+            delay = self.retry.delay(retries, retry_after=retry_after, uniform=self._uniform)
             log.debug(
                 "{reason}; retrying in {delay:.1f} s ({retries} of {limit})",
                 reason=reason,
@@ -539,41 +383,3 @@ def _json_or_none(response: HttpResponse) -> Any:
         return response.json()
     except ValueError:
         return None
-
-
-def _messages(errors: object) -> tuple[str, ...]:
-    if not isinstance(errors, list):
-        return ()
-    return tuple(
-        str(error.get("message", "")) if isinstance(error, dict) else str(error) for error in errors
-    )
-
-
-def _devinfo_messages(errors: object) -> tuple[str, ...]:
-    if not isinstance(errors, dict):
-        return ()
-    found = list(_messages(errors.get("errorMessages")))
-    for kind in ("commits", "branches", "pullRequests"):
-        for item in errors.get(kind) or ():
-            if isinstance(item, dict):
-                found.extend(
-                    f"{kind} {item.get('id')}: {m}" for m in _messages(item.get("errorMessages"))
-                )
-    return tuple(found)
-
-
-def _error_messages(response: HttpResponse) -> tuple[str, ...]:
-    """Jira's error texts from an error answer (``[{message}]`` or ``{errorMessages}``)."""
-    data = _json_or_none(response)
-    if isinstance(data, list):
-        return _messages(data)
-    if isinstance(data, dict):
-        if isinstance(data.get("errorMessages"), list):
-            return tuple(str(m) for m in data["errorMessages"])
-        if isinstance(data.get("message"), str):
-            return (data["message"],)
-    return ()
-
-
-def _unique(values: tuple[str, ...]) -> tuple[str, ...]:
-    return tuple(dict.fromkeys(values))

@@ -36,6 +36,8 @@ class JiraError(Exception):
     summary: ClassVar[str] = "Jira refused the request"
     #: What an administrator should check.
     hint: ClassVar[str] = "Check the site, api_url and site_url arguments."
+    #: The seconds Jira asked the caller to wait before trying again, if it did.
+    retry_after: float | None = None
 
     @property
     def keeps_update(self) -> bool:

@@ -1,10 +1,12 @@
 """The HTTP transport under the token cache and the Jira client.
 
 One place decides how buildbot-jira talks HTTP: treq over a persistent
-connection pool, a timeout on the whole exchange (headers and body) measured
-on an injectable clock, redirects never followed (a POST must never turn into
-a GET), and plain ``http://`` refused unless the host is this machine, so that
-secrets never travel in clear text across a network.
+connection pool (or over any ``IAgent`` handed in, such as an in-memory one in
+tests), a timeout on the whole exchange (headers and body) measured on an
+injectable clock, redirects never followed (a POST must never turn into a
+GET), answers cut off at :data:`MAX_RESPONSE_BYTES`, and, through
+:func:`check_base_url`, plain ``http://`` refused unless the host is this
+machine, so that secrets never travel in clear text across a network.
 """
 
 from __future__ import annotations
@@ -19,11 +21,13 @@ import attrs
 import treq
 from treq.client import HTTPClient
 from twisted.internet import defer, error
-from twisted.internet.interfaces import IReactorTime
+from twisted.internet.interfaces import IConsumer, IReactorTime
 from twisted.web import client as web_client
 from twisted.web.http_headers import Headers
+from twisted.web.iweb import IAgent, IBodyProducer
+from zope.interface import implementer
 
-from buildbot_jira.jira.errors import JiraConfigError
+from buildbot_jira.jira.errors import JiraConfigError, JiraUnavailableError
 
 __all__ = [
     "DEFAULT_TIMEOUT",
@@ -43,11 +47,12 @@ MAX_RESPONSE_BYTES = 4 * 1024 * 1024
 DEFAULT_TIMEOUT = 30.0
 
 
-class TransportError(Exception):
+class TransportError(JiraUnavailableError):
     """The request got no HTTP answer: refused, reset, timed out, or unreadable.
 
-    The message names the method, host and path and the kind of failure; it
-    never contains headers or bodies, so it cannot carry a secret.
+    Retrying may help, as for any :class:`JiraUnavailableError`. The message
+    names the method, host and path and the kind of failure; it never
+    contains headers or bodies, so it cannot carry a secret.
     """
 
 
@@ -121,24 +126,38 @@ def _describe(method: bytes | str, url: str) -> str:
 class HttpTransport:
     """Sends HTTP requests for buildbot-jira and reads their answers in full.
 
-    ``reactor`` does the networking; ``clock`` (the reactor by default) times
-    the requests out, so tests can drive timeouts with
-    ``twisted.internet.task.Clock``. Call :meth:`close` when done, to close
-    the pooled connections.
+    :param reactor: does the networking (the global reactor by default).
+    :param clock: times the requests out (``reactor`` by default), so that
+        tests can drive timeouts with ``twisted.internet.task.Clock``.
+    :param agent: sends the requests instead of an ``Agent`` over a pool of
+        persistent connections of our own; ``treq.testing.RequestTraversalAgent``
+        serves a ``twisted.web`` resource in memory, without sockets. An
+        agent handed in is its owner's to close.
+
+    Call :meth:`close` when done, to close the pooled connections.
     """
 
-    def __init__(self, *, reactor: Any = None, clock: IReactorTime | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        reactor: Any = None,
+        clock: IReactorTime | None = None,
+        agent: IAgent | None = None,
+    ) -> None:
         if reactor is None:
             from twisted.internet import reactor as global_reactor
 
             reactor = global_reactor
         self._clock: IReactorTime = clock if clock is not None else reactor
-        self._pool = web_client.HTTPConnectionPool(reactor, persistent=True)
-        self._pool.maxPersistentPerHost = 4
-        # Idle connections are closed by us long before a proxy or Jira would
-        # drop them half-open.
-        self._pool.cachedConnectionTimeout = 60
-        self._http = HTTPClient(web_client.Agent(reactor, pool=self._pool))
+        self._pool: web_client.HTTPConnectionPool | None = None
+        if agent is None:
+            self._pool = web_client.HTTPConnectionPool(reactor, persistent=True)
+            self._pool.maxPersistentPerHost = 4
+            # Idle connections are closed by us long before a proxy or Jira
+            # would drop them half-open.
+            self._pool.cachedConnectionTimeout = 60
+            agent = web_client.Agent(reactor, pool=self._pool)
+        self._http = HTTPClient(agent)
 
     @property
     def clock(self) -> IReactorTime:
@@ -159,9 +178,11 @@ class HttpTransport:
         Raises :class:`TransportError` when no complete answer arrives.
         """
         send_headers = {"Accept": "application/json", **(headers or {})}
-        data: bytes | None = None
+        data: _WholeBody | None = None
         if json_body is not None:
-            data = json.dumps(json_body, separators=(",", ":"), ensure_ascii=False).encode()
+            data = _WholeBody(
+                json.dumps(json_body, separators=(",", ":"), ensure_ascii=False).encode()
+            )
             send_headers["Content-Type"] = "application/json"
 
         async def exchange() -> HttpResponse:
@@ -209,8 +230,38 @@ class HttpTransport:
                 timer.cancel()
 
     async def close(self) -> None:
-        """Close the pooled connections."""
-        await self._pool.closeCachedConnections()
+        """Close the pooled connections (an agent handed in is left alone)."""
+        if self._pool is not None:
+            await self._pool.closeCachedConnections()
+
+
+@implementer(IBodyProducer)
+class _WholeBody:
+    """A request body that is already in memory, written at once.
+
+    treq would wrap bytes in a ``FileBodyProducer``, which writes them in
+    chunks scheduled on the global reactor: needless for a JSON body that is
+    whole in memory anyway, and it would tie an agent that runs on another
+    clock (or in memory) to the global reactor.
+    """
+
+    def __init__(self, data: bytes) -> None:
+        self._data = data
+        self.length = len(data)
+
+    def startProducing(self, consumer: IConsumer) -> defer.Deferred[None]:
+        """Write the whole body to ``consumer``."""
+        consumer.write(self._data)
+        return defer.succeed(None)
+
+    def pauseProducing(self) -> None:
+        """Nothing to pause: the body is written in one go."""
+
+    def resumeProducing(self) -> None:
+        """Nothing to resume: the body is written in one go."""
+
+    def stopProducing(self) -> None:
+        """Nothing to stop: the body is written in one go."""
 
 
 def _is_cancellation(exception: BaseException) -> bool:

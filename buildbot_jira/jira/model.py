@@ -3,7 +3,10 @@
 Each class validates its fields when it is made and turns itself into the
 JSON dict that the contract describes, cutting strings to the contract's
 lengths and lists to its counts, so that nothing built here is rejected for
-its size. No I/O, no reactor.
+its size. It is also the one home of the contract's limits (states,
+environment types, the issue-key pattern, how many keys a build carries),
+which the rest of the plugin imports rather than restates. No I/O, no
+reactor.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ __all__ = [
     "ISSUE_KEY_RE",
     "MAX_ASSOCIATION_VALUES",
     "MAX_ISSUE_KEYS",
+    "MAX_ISSUE_KEY_PART",
     "MAX_REFERENCES",
     "BuildData",
     "BuildReference",
@@ -50,22 +54,37 @@ ENTITY_LISTS: Final[Mapping[EntityType, str]] = {
     "featureflags": "flags",
 }
 
+#: The states a build may be in.
 BUILD_STATES = frozenset({"pending", "in_progress", "successful", "failed", "cancelled", "unknown"})
+#: The states a deployment may be in.
 DEPLOYMENT_STATES = frozenset(
     {"unknown", "pending", "in_progress", "cancelled", "failed", "rolled_back", "successful"}
 )
+#: The types an environment may have; ``unmapped`` is the one for "none of these".
 ENVIRONMENT_TYPES = frozenset({"unmapped", "development", "testing", "staging", "production"})
+
+#: The most characters of each part of an issue key: the project before the
+#: dash, and the number after it.
+MAX_ISSUE_KEY_PART = 255
 
 #: The contract's issue-key pattern ``^\w{1,255}-\d{1,255}$``, read as Jira
 #: reads it (Java regular expressions: ``\w`` and ``\d`` are ASCII only).
-ISSUE_KEY_RE = re.compile(r"[A-Za-z0-9_]{1,255}-[0-9]{1,255}")
+#: Use it with ``fullmatch``.
+ISSUE_KEY_RE = re.compile(
+    rf"[A-Za-z0-9_]{{1,{MAX_ISSUE_KEY_PART}}}-[0-9]{{1,{MAX_ISSUE_KEY_PART}}}"
+)
 
+#: A build, or a deployment, carries at most this many issue keys.
 MAX_ISSUE_KEYS = 100
+#: A build carries at most this many references (commit and branch).
 MAX_REFERENCES = 5
 #: Deployments may carry at most 500 association values in all.
 MAX_ASSOCIATION_VALUES = 500
+#: Deployments may carry at most this many association entries.
 MAX_ASSOCIATIONS = 3
+#: The longest string the contract accepts in most fields.
 SHORT_TEXT = 255
+#: The longest URL the contract accepts.
 URL_TEXT = 2000
 #: The contract's integers are int64.
 MAX_INT64 = 2**63 - 1

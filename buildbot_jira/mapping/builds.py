@@ -1,8 +1,10 @@
-"""Buildbot builds and steps -> Jira BuildData and DeploymentData (pure).
+"""Buildbot builds -> Jira BuildData (pure).
 
-The reporters gather what Buildbot knows of a build into a
+:mod:`buildbot_jira.events` gathers what Buildbot knows of a build into a
 :class:`BuildSnapshot` (the only part that needs the master); everything
-here is plain data in, plain data out.
+here is plain data in, plain data out: the build's issue keys, its Jira
+state, test counts, label and references, and the pipeline ID scheme.
+:mod:`~buildbot_jira.mapping.deployments` builds on the same snapshot.
 """
 
 from __future__ import annotations
@@ -25,7 +27,12 @@ from buildbot_jira.jira.model import (
     TestInfo,
     clip,
 )
-from buildbot_jira.mapping.keys import IssueKeyRules, extract_issue_keys, parse_issue_keys_property
+from buildbot_jira.mapping.keys import (
+    ISSUE_KEYS_PROPERTY,
+    IssueKeyRules,
+    extract_issue_keys,
+    parse_issue_keys_property,
+)
 
 __all__ = [
     "DEFAULT_RESULT_STATES",
@@ -35,12 +42,15 @@ __all__ = [
     "IssueKeys",
     "Skip",
     "SourceStamp",
+    "branch_uri",
     "build_label",
     "build_test_info",
     "default_pipeline_id",
     "epoch",
     "final_state",
     "find_issue_keys",
+    "instance_name",
+    "references",
 ]
 
 #: Buildbot result name -> Jira state; None sends no final state.
@@ -119,10 +129,10 @@ def find_issue_keys(
     snapshot: BuildSnapshot,
     rules: IssueKeyRules,
     *,
-    issue_keys_property: str = "jira_issue_keys",
+    issue_keys_property: str = ISSUE_KEYS_PROPERTY,
     text_properties: Sequence[str] = DEFAULT_TEXT_PROPERTIES,
 ) -> IssueKeys:
-    """The issue keys of a build, branch keys first, capped at the contract's 100.
+    """The issue keys of a build, branch keys first, at most ``rules.max_keys``.
 
     Sources, in order: the branch of every sourcestamp, the explicit
     ``issue_keys_property``, pull-request properties, and the commit messages
@@ -155,6 +165,7 @@ def find_issue_keys(
 
 
 def _text(value: object) -> str | None:
+    """A property value if it is text; numbers, lists and the like name no issues."""
     return value if isinstance(value, str) else None
 
 
@@ -198,6 +209,7 @@ _MAX_COUNT = 2**60
 
 
 def _count(value: object) -> int | None:
+    """A test count from a property (a number or a string of digits), else None."""
     if isinstance(value, bool):
         return None
     if isinstance(value, int) and value >= 0:
@@ -278,13 +290,17 @@ def branch_uri(repository: str, branch: str) -> str:
 class BuildMapping:
     """How a reporter turns a :class:`BuildSnapshot` into a :class:`BuildData`.
 
-    ``pipeline_id``, ``display_name`` and ``label`` are the reporter's
-    rendered overrides (None: the defaults).
+    ``rules`` recognise issue keys, ``result_states`` map Buildbot result
+    names to Jira states (None: send nothing), ``issue_keys_property`` names
+    the property that lists keys explicitly and ``text_properties`` the
+    properties whose text may name issues. What is rendered per build (the
+    pipeline ID, the display name, the label) is passed to
+    :meth:`build_data` instead.
     """
 
     rules: IssueKeyRules = attrs.field(factory=IssueKeyRules)
     result_states: Mapping[str, str | None] = DEFAULT_RESULT_STATES
-    issue_keys_property: str = "jira_issue_keys"
+    issue_keys_property: str = ISSUE_KEYS_PROPERTY
     text_properties: tuple[str, ...] = DEFAULT_TEXT_PROPERTIES
 
     def issue_keys(self, snapshot: BuildSnapshot) -> IssueKeys:
@@ -307,7 +323,12 @@ class BuildMapping:
         display_name: str | None = None,
         label: str | None = None,
     ) -> BuildData | Skip:
-        """The BuildData to send for ``snapshot`` now, or why nothing is sent."""
+        """The BuildData to send for ``snapshot`` now, or why nothing is sent.
+
+        ``keys`` come from :meth:`issue_keys`; ``display_name`` and ``label``
+        are the reporter's rendered overrides (None: ``<builder> #<number>``
+        and :func:`build_label`).
+        """
         if not keys:
             return Skip("no Jira issue keys in its branch, changes or properties")
         state = final_state(snapshot.results if snapshot.complete else None, self.result_states)

@@ -2,23 +2,20 @@
 
 It validates every payload against the contract's JSON schemas, stores
 what it accepts and shows it per issue, and can be told to fail in the
-ways Jira does. The plugin never imports it.
+ways Jira does. The plugin never imports it. :class:`JiraSimulator` is the
+entry point; see :mod:`buildbot_jira.simulator.core`.
 """
 
-from buildbot_jira.simulator.core import (
+from buildbot_jira.simulator.core import JiraSimulator, RunningSimulator
+from buildbot_jira.simulator.deployments import GATING_STATUSES
+from buildbot_jira.simulator.exchange import Answer
+from buildbot_jira.simulator.faults import FaultScope
+from buildbot_jira.simulator.state import GatingStatus, IssuedToken, ReceivedRequest, StoredEntity
+from buildbot_jira.simulator.tenant import (
     DEFAULT_CLIENT_ID,
     DEFAULT_CLIENT_SECRET,
     DEFAULT_CLOUD_ID,
     DEFAULT_PROJECTS,
-    GATING_STATUSES,
-    Answer,
-    FaultScope,
-    GatingStatus,
-    IssuedToken,
-    JiraSimulator,
-    ReceivedRequest,
-    RunningSimulator,
-    StoredEntity,
 )
 
 __all__ = [

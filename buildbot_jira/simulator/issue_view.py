@@ -9,9 +9,12 @@ step), is complete as the server renders it, and keeps itself current with a
 small script that fetches the page again every two seconds and swaps in the
 parts that changed (or, without JavaScript, with a plain meta refresh).
 
-Every value on the page comes from what reporters sent, so every value is
-escaped, only ``http(s)`` URLs become links, and a Content-Security-Policy
-with a per-page nonce keeps any script but the page's own from running.
+This module only renders: the simulator builds the :class:`IssuePage` it
+shows (see :mod:`buildbot_jira.simulator.views`), and nothing here reads the
+simulator itself. Every value on the page comes from what reporters sent, so
+every value is escaped, only ``http(s)`` URLs become links, and a
+Content-Security-Policy with a per-page nonce keeps any script but the
+page's own from running.
 """
 
 from __future__ import annotations
@@ -20,24 +23,20 @@ import datetime
 import html
 import secrets
 from collections.abc import Iterable, Mapping, Sequence
-from typing import TYPE_CHECKING, Any, Final
+from typing import Any, Final
 from urllib.parse import urlsplit
 
 import attrs
 
-if TYPE_CHECKING:
-    from buildbot_jira.simulator.core import JiraSimulator
+from buildbot_jira.jira.model import ENVIRONMENT_TYPES
+from buildbot_jira.simulator.issue_view_assets import CSS, REFRESH_SECONDS, SCRIPT
 
 __all__ = [
     "REFRESH_SECONDS",
-    "ViewContext",
+    "IssueActivity",
+    "IssuePage",
     "render_page",
-    "render_simulator_page",
-    "view_context",
 ]
-
-#: How often the page fetches itself again.
-REFRESH_SECONDS: Final = 2.0
 
 #: State -> the lozenge colour class. Classes come from this table only, never
 #: from the data, so a payload cannot smuggle markup in through a class name.
@@ -50,78 +49,46 @@ _STATE_COLOURS: Final[Mapping[str, str]] = {
     "unknown": "grey",
     "rolled_back": "orange",
 }
-_ENVIRONMENT_TYPES: Final = frozenset(
-    {"production", "staging", "testing", "development", "unmapped"}
-)
-_SECTIONS: Final = ("builds", "deployments", "featureFlags", "development")
+
+#: An entity as Jira stores it: the JSON object that a reporter sent.
+Entity = Mapping[str, Any]
 
 
 @attrs.frozen
-class ViewContext:
-    """What the page says of the simulator besides the issues.
+class IssueActivity:
+    """One issue's card: the entities linked to it, each as stored."""
+
+    key: str
+    builds: tuple[Entity, ...] = ()
+    deployments: tuple[Entity, ...] = ()
+    feature_flags: tuple[Entity, ...] = ()
+    #: Commits, branches and pull requests.
+    development: tuple[Entity, ...] = ()
+
+    def entities(self) -> tuple[Entity, ...]:
+        """Every entity on the card."""
+        return (*self.builds, *self.deployments, *self.feature_flags, *self.development)
+
+
+@attrs.frozen
+class IssuePage:
+    """Everything the page shows.
 
     ``url`` is where the simulator answers (from the request's Host header);
-    ``unknown_keys`` counts, per issue key the site does not know, the
-    entities that named it: Jira stores nothing linked only to those.
+    ``issues`` are the issues with data, in key order; ``builds`` and
+    ``deployments`` count the stored ones (one linked to two issues counts
+    once); ``unknown_keys`` counts, per issue key the site does not know,
+    the entities that named it: Jira stores nothing linked only to those.
     """
 
     url: str
+    issues: tuple[IssueActivity, ...] = ()
     known_projects: tuple[str, ...] | None = None
     client_ids: tuple[str, ...] = ()
     requests: int = 0
-    #: How many builds and deployments are stored (one linked to two issues counts once).
     builds: int = 0
     deployments: int = 0
     unknown_keys: Mapping[str, int] = attrs.field(factory=dict)
-    now: float = 0.0
-
-
-def view_context(simulator: JiraSimulator, *, url: str) -> ViewContext:
-    """The context of ``simulator``'s page, as served at ``url``."""
-    known = simulator.known_projects
-    return ViewContext(
-        url=url,
-        known_projects=None if known is None else tuple(sorted(known)),
-        client_ids=tuple(sorted(simulator.clients)),
-        requests=len(simulator.requests),
-        builds=len(simulator.builds),
-        deployments=len(simulator.deployments),
-        unknown_keys=_unknown_keys(simulator),
-        now=simulator.clock.seconds(),
-    )
-
-
-def _unknown_keys(simulator: JiraSimulator) -> dict[str, int]:
-    """Issue keys of accepted bulk requests that the site does not know, with counts."""
-    counts: dict[str, int] = {}
-    for request in simulator.requests:
-        if request.status != 202 or not isinstance(request.body, dict):
-            continue
-        for section in ("builds", "deployments"):
-            entities = request.body.get(section)
-            for entity in entities if isinstance(entities, list) else ():
-                for key in _entity_issue_keys(entity):
-                    if not simulator.is_known_issue(key):
-                        counts[key.upper()] = counts.get(key.upper(), 0) + 1
-    return dict(sorted(counts.items()))
-
-
-def _entity_issue_keys(entity: object) -> list[str]:
-    if not isinstance(entity, dict):
-        return []
-    keys = [k for k in entity.get("issueKeys") or () if isinstance(k, str)]
-    for association in entity.get("associations") or ():
-        if isinstance(association, dict) and association.get("associationType") in (
-            "issueKeys",
-            "issueIdOrKeys",
-        ):
-            keys += [v for v in association.get("values") or () if isinstance(v, str)]
-    return list(dict.fromkeys(keys))
-
-
-def render_simulator_page(simulator: JiraSimulator, *, url: str) -> str:
-    """The whole page for ``simulator`` as it is now."""
-    return render_page(simulator.issues(), view_context(simulator, url=url))
 
 
 # -- rendering ------------------------------------------------------------------
@@ -156,9 +123,8 @@ def _latest_first(entities: Iterable[Mapping[str, Any]]) -> list[Mapping[str, An
     return sorted(entities, key=order, reverse=True)
 
 
-def _latest_update(sections: Mapping[str, Sequence[Mapping[str, Any]]]) -> float:
-    moments = [_moment(e.get("lastUpdated")) for name in _SECTIONS for e in sections.get(name, ())]
-    return max(moments, default=0.0)
+def _latest_update(issue: IssueActivity) -> float:
+    return max((_moment(e.get("lastUpdated")) for e in issue.entities()), default=0.0)
 
 
 def _time(value: object) -> str:
@@ -184,7 +150,7 @@ def _lozenge(state: object) -> str:
 
 
 def _environment_chip(kind: object) -> str:
-    css = kind if isinstance(kind, str) and kind in _ENVIRONMENT_TYPES else "unmapped"
+    css = kind if isinstance(kind, str) and kind in ENVIRONMENT_TYPES else "unmapped"
     return f'<span class="env env-{css}" title="environment type">{_e(kind or "unmapped")}</span>'
 
 
@@ -283,10 +249,10 @@ def _section(title: str, rows: Sequence[str], empty: str) -> str:
     )
 
 
-def _issue_card(key: str, sections: Mapping[str, Sequence[Mapping[str, Any]]]) -> str:
-    builds = _latest_first(sections.get("builds", ()))
-    deployments = _latest_first(sections.get("deployments", ()))
-    others = _latest_first([*sections.get("featureFlags", ()), *sections.get("development", ())])
+def _issue_card(issue: IssueActivity) -> str:
+    builds = _latest_first(issue.builds)
+    deployments = _latest_first(issue.deployments)
+    others = _latest_first([*issue.feature_flags, *issue.development])
     latest = _latest_first([*builds, *deployments])
     headline = _lozenge(latest[0].get("state")) if latest else ""
     parts = [
@@ -296,30 +262,30 @@ def _issue_card(key: str, sections: Mapping[str, Sequence[Mapping[str, Any]]]) -
     if others:
         parts.append(_section("Other development data", [_other_row(o) for o in others], ""))
     return (
-        f'<article class="issue" data-issue="{_e(key)}">'
-        f'<header><h2><span class="key">{_e(key)}</span></h2>'
+        f'<article class="issue" data-issue="{_e(issue.key)}">'
+        f'<header><h2><span class="key">{_e(issue.key)}</span></h2>'
         f'<span class="latest">latest {headline}</span></header>'
         f"{''.join(parts)}</article>"
     )
 
 
-def _summary(issues: Mapping[str, Any], context: ViewContext) -> str:
+def _summary(page: IssuePage) -> str:
     return (
-        f'<p id="summary" class="summary" data-live>{_plural(len(issues), "issue")} · '
-        f"{_plural(context.builds, 'build')} · {_plural(context.deployments, 'deployment')} · "
-        f"{_plural(context.requests, 'request')} received</p>"
+        f'<p id="summary" class="summary" data-live>{_plural(len(page.issues), "issue")} · '
+        f"{_plural(page.builds, 'build')} · {_plural(page.deployments, 'deployment')} · "
+        f"{_plural(page.requests, 'request')} received</p>"
     )
 
 
-def _unknown_notice(context: ViewContext) -> str:
-    if not context.unknown_keys:
+def _unknown_notice(page: IssuePage) -> str:
+    if not page.unknown_keys:
         return '<div id="unknown" data-live></div>'
     keys = ", ".join(
         f"<code>{_e(key)}</code> ({_plural(count, 'entity')})"
-        for key, count in context.unknown_keys.items()
+        for key, count in page.unknown_keys.items()
     )
-    projects = sorted({key.rpartition("-")[0] for key in context.unknown_keys})
-    known = ", ".join(context.known_projects or ())
+    projects = sorted({key.rpartition("-")[0] for key in page.unknown_keys})
+    known = ", ".join(page.known_projects or ())
     hint = " ".join(f"--project {_e(p)}" for p in projects)
     return (
         '<div id="unknown" class="notice" data-live><strong>Not linked to any issue:</strong> '
@@ -329,8 +295,8 @@ def _unknown_notice(context: ViewContext) -> str:
     )
 
 
-def _empty_state(context: ViewContext) -> str:
-    client_id = context.client_ids[0] if context.client_ids else "sim-client-id"
+def _empty_state(page: IssuePage) -> str:
+    client_id = page.client_ids[0] if page.client_ids else "sim-client-id"
     return (
         '<div class="empty"><h2>Nothing reported yet</h2>'
         "<p>Point a reporter at this simulator; its builds and deployments show here "
@@ -339,24 +305,23 @@ def _empty_state(context: ViewContext) -> str:
         '    site="example.atlassian.net",\n'
         f'    client_id="{_e(client_id)}",\n'
         '    client_secret="...",  # the simulator\'s secret\n'
-        f'    api_url="{_e(context.url)}",\n'
-        f'    site_url="{_e(context.url)}",\n'
+        f'    api_url="{_e(page.url)}",\n'
+        f'    site_url="{_e(page.url)}",\n'
         "))</pre>"
         "<p>Or run <code>buildbot-jira demo</code> to watch a real master do it.</p></div>"
     )
 
 
-def render_page(
-    issues: Mapping[str, Mapping[str, Sequence[Mapping[str, Any]]]],
-    context: ViewContext,
-    *,
-    nonce: str | None = None,
-) -> str:
-    """The page for ``issues`` (as ``JiraSimulator.issues()`` gives them), latest activity first."""
+def render_page(page: IssuePage, *, nonce: str | None = None) -> str:
+    """The HTML of ``page``, the issue with the latest activity first.
+
+    ``nonce`` is the Content-Security-Policy nonce of the page's own style
+    and script (a fresh random one by default).
+    """
     nonce = nonce or secrets.token_urlsafe(16)
-    ordered = sorted(issues.items(), key=lambda item: _latest_update(item[1]), reverse=True)
-    cards = "".join(_issue_card(key, sections) for key, sections in ordered)
-    body = cards or _empty_state(context)
+    ordered = sorted(page.issues, key=_latest_update, reverse=True)
+    cards = "".join(_issue_card(issue) for issue in ordered)
+    body = cards or _empty_state(page)
     policy = (
         f"default-src 'none'; style-src 'nonce-{nonce}'; script-src 'nonce-{nonce}'; "
         "connect-src 'self'; img-src data:; base-uri 'none'; form-action 'none'"
@@ -369,108 +334,16 @@ def render_page(
         f'<noscript><meta http-equiv="refresh" content="{int(REFRESH_SECONDS * 2.5)}"></noscript>'
         '<link rel="icon" href="data:,">'
         "<title>Jira Cloud simulator · issues</title>"
-        f'<style nonce="{_e(nonce)}">{_CSS}</style></head>'
+        f'<style nonce="{_e(nonce)}">{CSS}</style></head>'
         '<body data-refreshes="0">'
         '<header class="top"><div class="brand"><span class="logo" aria-hidden="true"></span>'
         'Jira Cloud simulator <span class="faint">· development panel</span></div>'
         '<span id="live" class="live">server-rendered</span></header>'
-        f"<main>{_summary(issues, context)}{_unknown_notice(context)}"
+        f"<main>{_summary(page)}{_unknown_notice(page)}"
         f'<div id="issues" class="issues" data-live>{body}</div></main>'
         '<footer>JSON: <a href="/_simulator/issues">issues</a> · '
         '<a href="/_simulator/state">everything received</a> · this page refreshes every '
         f"{REFRESH_SECONDS:g} s</footer>"
-        f'<script nonce="{_e(nonce)}">{_SCRIPT}</script>'
+        f'<script nonce="{_e(nonce)}">{SCRIPT}</script>'
         "</body></html>\n"
     )
-
-
-_CSS: Final = """
-:root{--text:#172B4D;--faint:#6B778C;--line:#DFE1E6;--link:#0052CC}
-*{box-sizing:border-box}
-body{margin:0;background:#F4F5F7;color:var(--text);
-font:14px/1.45 -apple-system,BlinkMacSystemFont,"Segoe UI",Roboto,"Helvetica Neue",Arial,sans-serif}
-a{color:var(--link);text-decoration:none}a:hover{text-decoration:underline}
-.top{display:flex;align-items:center;justify-content:space-between;background:#fff;
-border-bottom:1px solid var(--line);padding:10px 24px}
-.brand{font-weight:600;font-size:16px;display:flex;align-items:center;gap:8px}
-.logo{width:18px;height:18px;border-radius:3px;background:linear-gradient(135deg,#2684FF,#0052CC)}
-.faint{color:var(--faint);font-weight:400}
-.live{font-size:12px;color:var(--faint)}.live::before{content:"\\25CF";margin-right:5px;color:#C1C7D0}
-.live.on::before{color:#36B37E}.live.off{color:#BF2600}.live.off::before{color:#DE350B}
-main{max-width:1080px;margin:0 auto;padding:16px 24px 8px}
-.summary{color:var(--faint);margin:0 0 12px}
-.notice{background:#FFFAE6;border:1px solid #FFE380;border-radius:4px;padding:10px 12px;
-margin-bottom:12px}
-.issues{display:grid;gap:12px}
-.issue{background:#fff;border-radius:6px;box-shadow:0 1px 2px rgba(9,30,66,.2);padding:12px 16px}
-.issue>header{display:flex;align-items:center;justify-content:space-between;
-border-bottom:1px solid var(--line);padding-bottom:8px}
-h2{margin:0;font-size:18px}.key{color:var(--link)}
-.latest{font-size:12px;color:var(--faint)}
-.panel h3{font-size:12px;text-transform:uppercase;letter-spacing:.04em;color:var(--faint);
-margin:10px 0 5px}
-.count{background:#DFE1E6;color:#42526E;border-radius:8px;padding:0 6px;margin-left:4px}
-.rows{list-style:none;margin:0;padding:0}
-.row{display:flex;align-items:flex-start;gap:10px;padding:5px 10px;border-left:3px solid #C1C7D0;
-background:#FAFBFC;border-radius:3px;margin-bottom:5px}
-.edge-green{border-left-color:#36B37E}.edge-red{border-left-color:#DE350B}
-.edge-blue{border-left-color:#0065FF}.edge-purple{border-left-color:#6554C0}
-.edge-orange{border-left-color:#FF8B00}
-.what{flex:1;min-width:0}.title{font-weight:500;overflow-wrap:anywhere}
-.sub{color:var(--faint);font-size:12px;margin-top:1px;overflow-wrap:anywhere}
-.when{color:var(--faint);font-size:12px;white-space:nowrap}
-.lozenge{display:inline-block;min-width:98px;text-align:center;font-size:11px;font-weight:700;
-text-transform:uppercase;border-radius:3px;padding:2px 6px;margin-top:1px;white-space:nowrap}
-.green{background:#E3FCEF;color:#006644}.red{background:#FFEBE6;color:#BF2600}
-.blue{background:#DEEBFF;color:#0747A6}.grey{background:#DFE1E6;color:#42526E}
-.purple{background:#EAE6FF;color:#403294}.orange{background:#FFE7C2;color:#A54800}
-.latest .lozenge{min-width:0}
-.env{font-size:11px;border:1px solid;border-radius:3px;padding:0 5px;margin-left:4px;
-text-transform:uppercase;font-weight:600}
-.env-production{color:#BF2600}.env-staging{color:#A54800}.env-testing{color:#403294}
-.env-development{color:#0747A6}.env-unmapped{color:#6B778C}
-.to{color:var(--faint)}.branch{font-family:SFMono-Regular,Menlo,Consolas,monospace}
-code,pre{font-family:SFMono-Regular,Menlo,Consolas,monospace;font-size:12px}
-code{background:#F4F5F7;border-radius:3px;padding:0 3px}
-pre{background:#F4F5F7;border-radius:4px;padding:10px;overflow:auto}
-.none{color:var(--faint);margin:0 0 4px}
-.empty{background:#fff;border-radius:6px;padding:16px 20px;box-shadow:0 1px 2px rgba(9,30,66,.2)}
-footer{max-width:1080px;margin:0 auto;padding:8px 24px 24px;color:var(--faint);font-size:12px}
-"""
-
-# Fetches the page again and swaps in every [data-live] element that changed:
-# the server stays the only renderer, so escaping happens in one place, and
-# DOMParser never runs scripts of the fetched document.
-_SCRIPT: Final = f"""
-(function () {{
-  "use strict";
-  var every = {int(REFRESH_SECONDS * 1000)}, refreshes = 0;
-  var live = document.getElementById("live");
-  function show(text, state) {{ live.textContent = text; live.className = "live " + state; }}
-  function swap(fresh) {{
-    fresh.querySelectorAll("[data-live]").forEach(function (next) {{
-      var now = document.getElementById(next.id);
-      if (now && now.innerHTML !== next.innerHTML) {{
-        now.replaceWith(document.adoptNode(next));
-      }}
-    }});
-  }}
-  function refresh() {{
-    fetch(window.location.pathname, {{cache: "no-store"}})
-      .then(function (answer) {{
-        if (!answer.ok) {{ throw new Error("HTTP " + answer.status); }}
-        return answer.text();
-      }})
-      .then(function (text) {{
-        swap(new DOMParser().parseFromString(text, "text/html"));
-        refreshes += 1;
-        document.body.setAttribute("data-refreshes", String(refreshes));
-        show("live · updated " + new Date().toLocaleTimeString(), "on");
-      }})
-      .catch(function () {{ show("simulator not reachable · retrying", "off"); }})
-      .then(function () {{ window.setTimeout(refresh, every); }});
-  }}
-  show("live", "on");
-  window.setTimeout(refresh, every);
-}})();
-"""

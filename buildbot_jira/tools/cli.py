@@ -1,9 +1,11 @@
 """The ``buildbot-jira`` command.
 
-Each subcommand is a function ``run_<name>(args) -> int`` registered by
-``_add_<name>(subparsers)``; ``main`` only parses and dispatches. The
-commands that talk to the network run one coroutine on the global reactor
-through :func:`run_on_reactor`.
+Each subcommand has a module that owns its options (``add_arguments``) and
+its work (``run``): :mod:`~buildbot_jira.tools.demo`,
+:mod:`~buildbot_jira.tools.check` and :mod:`~buildbot_jira.tools.simulate`.
+This module names the subcommands, parses and dispatches; the commands that
+talk to the network run one coroutine on the global reactor through
+:func:`~buildbot_jira.tools.runner.run_on_reactor`.
 
 ``demo`` shows the whole path on this machine, ``check`` proves a site's
 credentials, and ``simulate`` serves a local Jira to rehearse with.
@@ -12,26 +14,15 @@ credentials, and ``simulate`` serves a local Jira to rehearse with.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import os
 import sys
-import time
-from collections.abc import Awaitable, Callable, Sequence
-from typing import Any, TextIO
-
-from twisted.python.failure import Failure
+from collections.abc import Callable, Sequence
+from typing import Any
 
 from buildbot_jira import __version__
-from buildbot_jira.simulator import (
-    DEFAULT_CLIENT_ID,
-    DEFAULT_CLIENT_SECRET,
-    DEFAULT_CLOUD_ID,
-    DEFAULT_PROJECTS,
-    JiraSimulator,
-    ReceivedRequest,
-    RunningSimulator,
-)
-from buildbot_jira.simulator.contract import ENTITY_TYPES
+from buildbot_jira.tools import check, demo, simulate
+from buildbot_jira.tools.runner import INTERRUPTED, run_on_reactor
+from buildbot_jira.tools.simulate import describe_faults, make_simulator, print_banner
 
 __all__ = [
     "INTERRUPTED",
@@ -47,9 +38,6 @@ __all__ = [
 ]
 
 _Command = Callable[[argparse.Namespace], int]
-
-#: The exit status of a command stopped by Ctrl-C (128 + SIGINT), as shells report it.
-INTERRUPTED = 130
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -81,47 +69,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     return command(args)
 
 
-def run_on_reactor(start: Callable[[Any], Awaitable[int]]) -> int:
-    """Run ``start(reactor)`` on the global reactor until it returns; its exit code.
-
-    A crash is shown with its traceback and gives 1; Ctrl-C, which stops the
-    reactor before ``start`` has returned, gives 130.
-    """
-    from twisted.internet import defer
-    from twisted.internet import reactor as global_reactor
-    from twisted.internet.error import ReactorNotRunning
-
-    reactor: Any = global_reactor
-    outcome: dict[str, Any] = {}
-
-    def finish(result: object) -> None:
-        outcome["result"] = result
-        # Already stopping after Ctrl-C, or a service stopped it: nothing to do.
-        with contextlib.suppress(ReactorNotRunning):
-            reactor.stop()
-
-    def begin() -> None:
-        defer.Deferred.fromCoroutine(_as_coroutine(start, reactor)).addBoth(finish)
-
-    reactor.callWhenRunning(begin)
-    reactor.run()
-    result = outcome.get("result", INTERRUPTED)
-    if isinstance(result, Failure):
-        result.printTraceback(file=sys.stderr)
-        return 1
-    return int(result)
-
-
-async def _as_coroutine(start: Callable[[Any], Awaitable[int]], reactor: Any) -> int:
-    return await start(reactor)
-
-
-# -- demo -----------------------------------------------------------------------
-
-
 def _add_demo(subparsers: Any) -> None:
-    from buildbot_jira.tools import demo
-
+    """Register ``demo``."""
     parser = subparsers.add_parser(
         "demo",
         help="watch a real Buildbot master report builds and deployments to a local Jira",
@@ -141,17 +90,11 @@ def _add_demo(subparsers: Any) -> None:
 
 def run_demo(args: argparse.Namespace) -> int:
     """Run ``buildbot-jira demo``."""
-    from buildbot_jira.tools import demo
-
     return run_on_reactor(lambda reactor: demo.run(args, out=sys.stdout, reactor=reactor))
 
 
-# -- check ----------------------------------------------------------------------
-
-
 def _add_check(subparsers: Any) -> None:
-    from buildbot_jira.tools import check
-
+    """Register ``check``."""
     codes = "; ".join(f"{code} {cause}" for code, cause in check.EXIT_CODES.items())
     parser = subparsers.add_parser(
         "check",
@@ -170,8 +113,6 @@ def _add_check(subparsers: Any) -> None:
 
 def run_check(args: argparse.Namespace) -> int:
     """Run ``buildbot-jira check``."""
-    from buildbot_jira.tools import check
-
     return run_on_reactor(
         lambda reactor: check.run(
             args, out=sys.stdout, err=sys.stderr, environ=os.environ, reactor=reactor
@@ -179,10 +120,8 @@ def run_check(args: argparse.Namespace) -> int:
     )
 
 
-# -- simulate -------------------------------------------------------------------
-
-
 def _add_simulate(subparsers: Any) -> None:
+    """Register ``simulate``."""
     parser = subparsers.add_parser(
         "simulate",
         help="run a local Jira Cloud simulator for dry runs",
@@ -194,227 +133,13 @@ def _add_simulate(subparsers: Any) -> None:
             "and stored. Stop it with Ctrl-C."
         ),
     )
-    parser.add_argument("--host", default="127.0.0.1", help="interface to listen on (%(default)s)")
-    parser.add_argument("--port", type=int, default=8099, help="port to listen on (%(default)s)")
-    parser.add_argument(
-        "--client-id", default=DEFAULT_CLIENT_ID, help="OAuth client ID to accept (%(default)s)"
-    )
-    parser.add_argument(
-        "--client-secret",
-        default=DEFAULT_CLIENT_SECRET,
-        help="OAuth client secret to accept (default: the simulator's published test secret)",
-    )
-    parser.add_argument(
-        "--project",
-        action="append",
-        dest="projects",
-        metavar="KEY",
-        help=(
-            "a project key whose issues exist; repeat for more "
-            f"(default: {', '.join(DEFAULT_PROJECTS)})"
-        ),
-    )
-    parser.add_argument(
-        "--any-project",
-        action="store_true",
-        help="treat every issue key as existing",
-    )
-    parser.add_argument(
-        "--token-lifetime",
-        type=_positive_int,
-        default=3600,
-        metavar="SECONDS",
-        help="lifetime of issued access tokens (%(default)s)",
-    )
-    parser.add_argument("--cloud-id", default=DEFAULT_CLOUD_ID, help="cloud ID (%(default)s)")
-    parser.add_argument("--quiet", action="store_true", help="do not print a line for each request")
-    faults = parser.add_argument_group(
-        "faults", "rehearse how Buildbot copes when Jira misbehaves (API calls only)"
-    )
-    faults.add_argument(
-        "--fail-next",
-        type=_positive_int,
-        metavar="N",
-        help="answer the next N API requests with --fail-status",
-    )
-    faults.add_argument(
-        "--fail-every",
-        type=_positive_int,
-        metavar="N",
-        help="answer every N-th API request with --fail-status (1: an outage)",
-    )
-    faults.add_argument(
-        "--fail-status",
-        type=_http_error_status,
-        default=503,
-        metavar="STATUS",
-        help="the HTTP status of failed answers (%(default)s; 429 for rate limiting)",
-    )
-    faults.add_argument(
-        "--retry-after",
-        type=_non_negative_float,
-        metavar="SECONDS",
-        help="send a Retry-After header with failed answers",
-    )
-    faults.add_argument(
-        "--delay",
-        type=_non_negative_float,
-        default=0.0,
-        metavar="SECONDS",
-        help="wait this long before each answer (%(default)s)",
-    )
-    faults.add_argument(
-        "--deny",
-        action="append",
-        choices=ENTITY_TYPES,
-        default=[],
-        metavar="ENTITY",
-        help=(
-            "refuse (HTTP 403) the client the permission for this kind of data; repeat for "
-            f"more ({', '.join(ENTITY_TYPES)})"
-        ),
-    )
+    simulate.add_arguments(parser)
     parser.set_defaults(command=run_simulate)
-
-
-def _positive_int(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
-    return value
-
-
-def _non_negative_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"must be a number of seconds, got {text!r}") from None
-    if not 0 <= value < float("inf"):
-        raise argparse.ArgumentTypeError(f"must be 0 or more, got {text}")
-    return value
-
-
-def _http_error_status(text: str) -> int:
-    value = int(text)
-    if not 400 <= value <= 599:
-        raise argparse.ArgumentTypeError(f"must be an HTTP error status (400 to 599), got {value}")
-    return value
-
-
-def make_simulator(args: argparse.Namespace) -> JiraSimulator:
-    """The simulator that the ``simulate`` arguments describe."""
-    projects: Sequence[str] | None
-    if args.any_project:
-        projects = None
-    else:
-        projects = tuple(args.projects) if args.projects else DEFAULT_PROJECTS
-    denied = set(getattr(args, "deny", None) or ())
-    permissions = {args.client_id: [e for e in ENTITY_TYPES if e not in denied]} if denied else None
-    simulator = JiraSimulator(
-        clients={args.client_id: args.client_secret},
-        cloud_id=args.cloud_id,
-        known_projects=projects,
-        token_lifetime=args.token_lifetime,
-        permissions=permissions,
-    )
-    if getattr(args, "fail_next", None):
-        simulator.fail_next(args.fail_next, args.fail_status, retry_after=args.retry_after)
-    if getattr(args, "fail_every", None):
-        simulator.fail_every(args.fail_every, args.fail_status, retry_after=args.retry_after)
-    simulator.set_delay(getattr(args, "delay", 0.0) or 0.0)
-    return simulator
 
 
 def run_simulate(args: argparse.Namespace) -> int:
     """Serve the simulator on the global reactor until interrupted."""
-    from twisted.internet import defer
-    from twisted.internet import reactor as global_reactor
-
-    reactor: Any = global_reactor
-    simulator = make_simulator(args)
-    status = {"code": 0}
-
-    async def start() -> None:
-        try:
-            running = await simulator.listen(reactor, port=args.port, interface=args.host)
-        except Exception as error:  # noqa: BLE001 - any failure to listen ends the command
-            print(
-                f"buildbot-jira simulate: {error}\nChoose another --port or --host.",
-                file=sys.stderr,
-            )
-            status["code"] = 1
-            reactor.stop()
-            return
-        print_banner(running, args, sys.stdout)
-        if not args.quiet:
-            simulator.subscribe(lambda record: print_request(record, sys.stdout))
-        reactor.addSystemEventTrigger(
-            "before", "shutdown", lambda: defer.Deferred.fromCoroutine(running.stop())
-        )
-
-    reactor.callWhenRunning(lambda: defer.ensureDeferred(start()))
-    reactor.run()
-    return status["code"]
-
-
-def print_banner(running: RunningSimulator, args: argparse.Namespace, out: TextIO) -> None:
-    """Tell the user where the simulator listens and which credentials it accepts."""
-    simulator = running.simulator
-    # A secret the user typed is not echoed back; the default one is public.
-    secret = (
-        args.client_secret
-        if args.client_secret == DEFAULT_CLIENT_SECRET
-        else "(the one given with --client-secret)"
-    )
-    projects = (
-        "any" if simulator.known_projects is None else ", ".join(sorted(simulator.known_projects))
-    )
-    lines = [
-        f"Jira Cloud simulator listening on {running.url}",
-        f"  issue view:           {running.url}/",
-        f"  API URL and site URL: {running.url}",
-        f"  cloud ID:             {simulator.cloud_id}",
-        f"  client ID:            {args.client_id}",
-        f"  client secret:        {secret}",
-        f"  known projects:       {projects}",
-        f"  state:                {running.url}/_simulator/state",
-        f"  issues:               {running.url}/_simulator/issues",
-        *(f"  fault:                {fault}" for fault in describe_faults(args)),
-        "Press Ctrl-C to stop.",
-    ]
-    out.write("\n".join(lines) + "\n")
-    out.flush()
-
-
-def describe_faults(args: argparse.Namespace) -> list[str]:
-    """The faults that the ``simulate`` arguments inject, in words."""
-    status = getattr(args, "fail_status", 503)
-    retry_after = getattr(args, "retry_after", None)
-    answer = f"HTTP {status}" + (
-        f" with Retry-After: {retry_after:g}" if retry_after is not None else ""
-    )
-    faults = []
-    if getattr(args, "fail_next", None):
-        faults.append(f"the next {args.fail_next} API requests answer {answer}")
-    if getattr(args, "fail_every", None) == 1:
-        faults.append(f"every API request answers {answer} (an outage)")
-    elif getattr(args, "fail_every", None):
-        faults.append(f"1 API request in {args.fail_every} answers {answer}")
-    if getattr(args, "delay", 0.0):
-        faults.append(f"every answer waits {args.delay:g} s")
-    for entity in getattr(args, "deny", None) or ():
-        faults.append(f"{entity}: permission denied (HTTP 403)")
-    return faults
-
-
-def print_request(record: ReceivedRequest, out: TextIO) -> None:
-    """One line per request: time, method, path and how it was answered."""
-    status = "dropped" if record.fault == "drop" else str(record.status)
-    if record.fault == "fail":
-        status += " (injected)"
-    moment = time.strftime("%H:%M:%S")
-    out.write(f"{moment} {record.method} {record.path} -> {status}\n")
-    out.flush()
+    return simulate.run(args, out=sys.stdout, err=sys.stderr)
 
 
 if __name__ == "__main__":

@@ -17,7 +17,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from twisted.trial import unittest
 
-from buildbot_jira.jira.model import BuildData, SequenceNumbers, TestInfo, clip, iso_timestamp
+from buildbot_jira.jira.model import BuildData, TestInfo, iso_timestamp
 from buildbot_jira.mapping.builds import (
     DEFAULT_RESULT_STATES,
     BuildMapping,
@@ -217,25 +217,6 @@ class PipelineIdTests(unittest.TestCase):
             "https://gitlab.com/g/p/tree/main",
         )
         self.assertEqual(branch_uri("/srv/git/app", "dev"), "/srv/git/app#dev")
-
-
-class SequenceTests(unittest.TestCase):
-    def test_numbers_are_milliseconds_and_strictly_increase(self) -> None:
-        numbers = SequenceNumbers()
-        first = numbers.next(1000.0)
-        self.assertEqual(first, 1_000_000)
-        same_millisecond = [numbers.next(1000.0) for _ in range(5)]
-        self.assertEqual(same_millisecond, [1_000_001 + n for n in range(5)])
-        self.assertEqual(numbers.next(999.0), 1_000_006)  # the clock went back
-        self.assertEqual(numbers.next(2000.0), 2_000_000)
-
-
-class ClipTests(unittest.TestCase):
-    def test_clip_marks_the_cut_and_removes_control_characters(self) -> None:
-        self.assertEqual(clip("a\x00b\nc"), "a b c")
-        self.assertEqual(len(clip("x" * 1000)), 255)
-        self.assertTrue(clip("x" * 1000).endswith("\u2026"))
-        self.assertEqual(clip("\udcff"), "?")
 
 
 printable_branch = st.text(alphabet=string.ascii_letters + string.digits + "/-_.", max_size=300)

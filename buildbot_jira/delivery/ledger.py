@@ -1,0 +1,240 @@
+"""The rules of delivery: which update of each entity waits, goes, or is forgotten.
+
+A :class:`Ledger` keeps, per slot (entity type and key), at most one pending
+update, the update in flight, and a memory of what was sent. It holds no
+reactor, does no I/O and never logs: the :class:`~buildbot_jira.delivery.outbox.Outbox`
+drives it and says what happened. Its rules:
+
+- a newer update replaces an unsent older one of the same slot (coalescing);
+- an update is refused unless it is newer than the one pending, in flight
+  and already sent for its slot, and a final state is never followed by a
+  non-final one (Jira keeps the highest ``updateSequenceNumber``; sending a
+  lower one after it would be wasted at best);
+- one batch is in flight at a time: at most :data:`BATCH_SIZE` updates of one
+  entity type, oldest first;
+- beyond the cap, the oldest ``in_progress`` updates are dropped first, final
+  states only when nothing else is left.
+"""
+
+from __future__ import annotations
+
+import collections
+from collections.abc import Mapping
+from typing import Any
+
+import attrs
+
+from buildbot_jira.jira.model import EntityType
+
+__all__ = ["BATCH_SIZE", "REMEMBERED_KEYS", "Admission", "Ledger", "Slot", "Update", "entity_key"]
+
+#: The most entities the contract allows in one bulk request.
+BATCH_SIZE = 100
+
+#: How many delivered entities the ledger remembers, to refuse stale updates.
+REMEMBERED_KEYS = 20_000
+
+#: What an update is of: its entity type and its key among that type.
+Slot = tuple[str, str]
+
+
+@attrs.frozen
+class Update:
+    """One update of one entity (a build or a deployment) for Jira.
+
+    ``key`` names the entity among all of its type; ``sequence`` is its
+    ``updateSequenceNumber``; ``final`` says whether it is a final state;
+    ``context`` names the Buildbot build it comes from, for log lines.
+    """
+
+    entity: EntityType
+    key: str
+    payload: Mapping[str, Any]
+    sequence: int
+    final: bool
+    context: str = ""
+
+    @property
+    def slot(self) -> Slot:
+        """The entity this update is of: one pending update per slot."""
+        return (self.entity, self.key)
+
+    def to_json(self) -> dict[str, Any]:
+        """The update as JSON, for the database."""
+        return {
+            "entity": self.entity,
+            "key": self.key,
+            "payload": dict(self.payload),
+            "sequence": self.sequence,
+            "final": self.final,
+            "context": self.context,
+        }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> Update:
+        """An update read back from the database."""
+        return cls(
+            entity=data["entity"],
+            key=str(data["key"]),
+            payload=data["payload"],
+            sequence=int(data["sequence"]),
+            final=bool(data["final"]),
+            context=str(data.get("context", "")),
+        )
+
+
+@attrs.frozen
+class Admission:
+    """What :meth:`Ledger.put` did with an update.
+
+    ``accepted`` says whether the update now waits to be sent; when it does
+    not, ``newest`` is the sequence of the newer (or final) update it lost
+    to. ``dropped`` holds the updates that the cap pushed out to make room.
+    """
+
+    accepted: bool
+    newest: int | None = None
+    dropped: tuple[Update, ...] = ()
+
+
+class Ledger:
+    """Pending, in-flight and sent updates per slot, under a cap.
+
+    :param cap: the most updates kept (pending or in flight); see :meth:`put`.
+        Assignable: a new cap applies from the next :meth:`put` or
+        :meth:`restore`.
+    :param remembered: how many sent slots to remember, newest first.
+    """
+
+    def __init__(self, *, cap: int = 10_000, remembered: int = REMEMBERED_KEYS) -> None:
+        self.cap = cap
+        self._remembered = remembered
+        # Insertion order is age: a newer update of a waiting slot keeps the
+        # slot's place, so coalescing never sends a busy build to the back.
+        self._pending: dict[Slot, Update] = {}
+        self._in_flight: dict[Slot, Update] = {}
+        # The highest sequence sent per slot, and whether it was final,
+        # least recently sent first.
+        self._sent: collections.OrderedDict[Slot, tuple[int, bool]] = collections.OrderedDict()
+
+    def __len__(self) -> int:
+        # A slot can be both in flight and pending (a newer update came).
+        in_flight_only = sum(1 for slot in self._in_flight if slot not in self._pending)
+        return len(self._pending) + in_flight_only
+
+    def __repr__(self) -> str:
+        return f"<Ledger pending={len(self._pending)} in_flight={len(self._in_flight)}>"
+
+    @property
+    def pending(self) -> Mapping[Slot, Update]:
+        """Updates waiting to be sent (not those in flight), oldest first."""
+        return self._pending
+
+    @property
+    def in_flight(self) -> Mapping[Slot, Update]:
+        """The batch taken by :meth:`take_batch` and not yet settled or restored."""
+        return self._in_flight
+
+    def newest(self, slot: Slot) -> tuple[int, bool] | None:
+        """The sequence and finality of the newest update known for ``slot``, if any."""
+        for source in (self._pending, self._in_flight):
+            if slot in source:
+                return (source[slot].sequence, source[slot].final)
+        return self._sent.get(slot)
+
+    def put(self, update: Update) -> Admission:
+        """Keep ``update`` to send, unless a newer or final one of its slot is known.
+
+        An accepted update replaces the slot's pending one. If the ledger then
+        holds more than :attr:`cap` updates, the oldest ``in_progress`` ones
+        are dropped, final states only when nothing else is left; the
+        :class:`Admission` lists them.
+        """
+        newest = self.newest(update.slot)
+        if newest is not None:
+            sequence, final = newest
+            if update.sequence <= sequence or (final and not update.final):
+                return Admission(accepted=False, newest=sequence)
+        self._pending[update.slot] = update
+        return Admission(accepted=True, dropped=self._enforce_cap())
+
+    def take_batch(self) -> list[Update]:
+        """Move the next batch from pending to in flight, and return it.
+
+        The batch holds the oldest pending updates of the oldest pending
+        update's entity type, at most :data:`BATCH_SIZE`. It is empty when
+        nothing is pending or a batch is already in flight: one at a time, so
+        that two updates of one slot are never on their way at once.
+        """
+        if self._in_flight or not self._pending:
+            return []
+        entity = next(iter(self._pending.values())).entity
+        batch = [u for u in self._pending.values() if u.entity == entity][:BATCH_SIZE]
+        for update in batch:
+            del self._pending[update.slot]
+            self._in_flight[update.slot] = update
+        return batch
+
+    def settle(self) -> list[Update]:
+        """Jira answered for the batch in flight: remember it as sent, and return it."""
+        batch = list(self._in_flight.values())
+        for update in batch:
+            self._sent[update.slot] = (update.sequence, update.final)
+            self._sent.move_to_end(update.slot)
+        self._in_flight.clear()
+        while len(self._sent) > self._remembered:
+            self._sent.popitem(last=False)
+        return batch
+
+    def restore(self) -> tuple[Update, ...]:
+        """The batch in flight was not delivered: it waits again, unless newer came.
+
+        Restored updates wait behind those that came meanwhile. Returns what
+        the cap dropped to make room.
+        """
+        for slot, update in self._in_flight.items():
+            newer = self._pending.get(slot)
+            if newer is None or newer.sequence < update.sequence:
+                self._pending[slot] = update
+        self._in_flight.clear()
+        return self._enforce_cap()
+
+    def snapshot(self) -> list[Update]:
+        """Every update not yet delivered (in flight, then pending), to save."""
+        return [*self._in_flight.values(), *self._pending.values()]
+
+    def _enforce_cap(self) -> tuple[Update, ...]:
+        excess = len(self) - self.cap
+        if excess <= 0:
+            return ()
+        # Oldest in_progress updates first; final states only when nothing else is left.
+        victims = [s for s, u in self._pending.items() if not u.final][:excess]
+        # In-progress updates in flight cannot be dropped now, but they leave
+        # when their request ends (or come back and are dropped then): no
+        # final state goes for their sake.
+        leaving = sum(
+            1 for s, u in self._in_flight.items() if not u.final and s not in self._pending
+        )
+        finals_needed = max(0, excess - len(victims) - leaving)
+        victims += [s for s, u in self._pending.items() if u.final][:finals_needed]
+        return tuple(self._pending.pop(slot) for slot in victims)
+
+
+def entity_key(entity: str, jira_key: object) -> str:
+    """The :attr:`Update.key` of an entity that Jira names in an answer.
+
+    Jira names a rejected build ``{"pipelineId": ..., "buildNumber": ...}``
+    and a deployment by its pipeline, environment and sequence number; the
+    keys of :class:`~buildbot_jira.jira.model.BuildData` and
+    :class:`~buildbot_jira.jira.model.DeploymentData` join them with ``#``.
+    Any other key (a feature flag ID) is its own text.
+    """
+    if isinstance(jira_key, Mapping):
+        if entity == "builds":
+            return f"{jira_key.get('pipelineId')}#{jira_key.get('buildNumber')}"
+        if entity == "deployments":
+            return (
+                f"{jira_key.get('pipelineId')}#{jira_key.get('environmentId')}"
+                f"#{jira_key.get('deploymentSequenceNumber')}"
+            )
+    return str(jira_key)

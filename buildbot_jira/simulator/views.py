@@ -1,0 +1,169 @@
+"""The simulator's own views of what it holds: read-only, never recorded, faulted or delayed.
+
+``GET /_simulator/state`` answers everything received and stored as JSON,
+``GET /_simulator/issues`` the stored entities per issue, and ``GET /`` (or
+``/_simulator/view``) the issue view, rendered by
+:mod:`buildbot_jira.simulator.issue_view` from the :class:`IssuePage` built
+here. Access tokens are left out of every view.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any, Final
+
+from buildbot_jira.simulator.exchange import Answer, IncomingRequest
+from buildbot_jira.simulator.faults import FaultPlan
+from buildbot_jira.simulator.issue_view import IssueActivity, IssuePage, render_page
+from buildbot_jira.simulator.links import associated_issue_keys, listed_issue_keys, unique
+from buildbot_jira.simulator.recording import RequestLog
+from buildbot_jira.simulator.routing import Route, Router
+from buildbot_jira.simulator.state import Store, StoredEntity
+from buildbot_jira.simulator.tenant import Tenant
+
+__all__ = ["SimulatorViews", "is_view_path"]
+
+#: The sections of an issue in ``/_simulator/issues``, in order.
+_SECTIONS: Final = ("builds", "deployments", "featureFlags", "development")
+_PAGE_HEADERS: Final = {"Content-Type": "text/html; charset=utf-8", "Cache-Control": "no-store"}
+
+
+def is_view_path(incoming: IncomingRequest) -> bool:
+    """Whether ``incoming`` asks for one of the simulator's own views (``/``, ``/_simulator/``)."""
+    return incoming.first_segment == "_simulator" or incoming.segments == ("",)
+
+
+class SimulatorViews:
+    """Reads the simulator's settings, log, faults and store; changes none of them."""
+
+    def __init__(self, *, tenant: Tenant, store: Store, log: RequestLog, faults: FaultPlan) -> None:
+        self._tenant = tenant
+        self._store = store
+        self._log = log
+        self._faults = faults
+        self._router = Router(
+            [
+                Route("GET", ("_simulator", "state"), self._state_json),
+                Route("GET", ("_simulator", "issues"), self._issues_json),
+                Route("GET", ("",), self._page),
+                Route("GET", ("_simulator", "view"), self._page),
+            ]
+        )
+
+    def __repr__(self) -> str:
+        return f"<SimulatorViews cloud_id={self._tenant.cloud_id!r}>"
+
+    def answer(self, incoming: IncomingRequest) -> Answer:
+        """The answer to a request for a view (see :func:`is_view_path`)."""
+        return self._router.answer(incoming)
+
+    def _state_json(self, incoming: IncomingRequest, params: Mapping[str, str]) -> Answer:
+        return Answer(200, self.state())
+
+    def _issues_json(self, incoming: IncomingRequest, params: Mapping[str, str]) -> Answer:
+        return Answer(200, self.issues())
+
+    def _page(self, incoming: IncomingRequest, params: Mapping[str, str]) -> Answer:
+        page = render_page(self.page(url=incoming.site_url))
+        return Answer(200, page.encode("utf-8"), _PAGE_HEADERS)
+
+    def linked(
+        self,
+        entities: Iterable[StoredEntity],
+        issue_keys: Callable[[Mapping[str, Any]], list[str]],
+        issue_key: str,
+    ) -> list[dict[str, Any]]:
+        """The current value of each of ``entities`` that names ``issue_key``."""
+        if not self._tenant.is_known_issue(issue_key):
+            return []  # Jira links nothing to an issue that does not exist.
+        wanted = issue_key.upper()
+        return [e.current for e in entities if wanted in (k.upper() for k in issue_keys(e.current))]
+
+    def state(self) -> dict[str, Any]:
+        """Everything received and stored, as ``GET /_simulator/state`` answers it."""
+        tenant, store, log = self._tenant, self._store, self._log
+        known = tenant.known_projects
+        return {
+            "cloudId": tenant.cloud_id,
+            "knownProjects": None if known is None else sorted(known),
+            **self._faults.to_json(),
+            "counts": {
+                "requests": len(log.requests),
+                "tokenRequests": log.token_requests,
+                "apiRequests": log.api_requests,
+                "issuedTokens": len(store.issued_tokens),
+                "builds": len(store.builds),
+                "deployments": len(store.deployments),
+                "featureFlags": len(store.feature_flags),
+                "repositories": len(store.repositories),
+                "devinfoEntities": len(store.devinfo_entities),
+            },
+            "requests": [r.to_json() for r in log.requests],
+            "tokens": [t.to_json() for t in store.issued_tokens],
+            "builds": [e.to_json() for e in store.builds.values()],
+            "deployments": [e.to_json() for e in store.deployments.values()],
+            "gating": [
+                {"key": list(key), **gating.to_json(key, site_url="")}
+                for key, gating in store.gating.items()
+            ],
+            "featureFlags": [e.to_json() for e in store.feature_flags.values()],
+            "repositories": [e.to_json() for e in store.repositories.values()],
+            "devinfoEntities": [e.to_json() for e in store.devinfo_entities.values()],
+        }
+
+    def issues(self) -> dict[str, dict[str, list[dict[str, Any]]]]:
+        """Per known issue key, the stored entities linked to it (``/_simulator/issues``)."""
+        view: dict[str, dict[str, list[dict[str, Any]]]] = {}
+
+        def add(section: str, entity: StoredEntity, keys: list[str]) -> None:
+            for key in unique(k.upper() for k in keys if self._tenant.is_known_issue(k)):
+                sections = view.setdefault(key, {name: [] for name in _SECTIONS})
+                sections[section].append(entity.current)
+
+        store = self._store
+        for entity in store.builds.values():
+            add("builds", entity, listed_issue_keys(entity.current))
+        for entity in store.deployments.values():
+            add("deployments", entity, associated_issue_keys(entity.current))
+        for entity in store.feature_flags.values():
+            add("featureFlags", entity, listed_issue_keys(entity.current))
+        for entity in store.devinfo_entities.values():
+            add("development", entity, listed_issue_keys(entity.current))
+        return dict(sorted(view.items()))
+
+    def page(self, *, url: str) -> IssuePage:
+        """What the issue view shows now, as served at ``url``."""
+        known = self._tenant.known_projects
+        return IssuePage(
+            url=url,
+            issues=tuple(
+                IssueActivity(
+                    key=key,
+                    builds=tuple(sections["builds"]),
+                    deployments=tuple(sections["deployments"]),
+                    feature_flags=tuple(sections["featureFlags"]),
+                    development=tuple(sections["development"]),
+                )
+                for key, sections in self.issues().items()
+            ),
+            known_projects=None if known is None else tuple(sorted(known)),
+            client_ids=tuple(sorted(self._tenant.clients)),
+            requests=len(self._log.requests),
+            builds=len(self._store.builds),
+            deployments=len(self._store.deployments),
+            unknown_keys=self._unknown_keys(),
+        )
+
+    def _unknown_keys(self) -> dict[str, int]:
+        """Issue keys of accepted bulk requests that the site does not know, with counts."""
+        counts: dict[str, int] = {}
+        for request in self._log.requests:
+            if request.status != 202 or not isinstance(request.body, dict):
+                continue
+            for section in ("builds", "deployments"):
+                entities = request.body.get(section)
+                for entity in entities if isinstance(entities, list) else ():
+                    for key in associated_issue_keys(entity):
+                        if not self._tenant.is_known_issue(key):
+                            counts[key.upper()] = counts.get(key.upper(), 0) + 1
+        return dict(sorted(counts.items()))

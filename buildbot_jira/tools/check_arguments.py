@@ -1,0 +1,204 @@
+"""What ``buildbot-jira check`` is asked to check: its options, read and checked.
+
+The site arguments are checked as a ``master.cfg``'s would be
+(:func:`buildbot_jira.options.take_site`) and give the same
+:class:`~buildbot_jira.sites.JiraSite` that the reporters connect with. The
+client secret comes from an environment variable or a file, never from the
+command line (where other users of the machine can read it in the process
+list).
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Mapping
+from typing import Any, Final
+from urllib.parse import urlsplit
+
+import attrs
+
+from buildbot_jira.jira.auth import DEFAULT_API_URL
+from buildbot_jira.jira.errors import JiraConfigError
+from buildbot_jira.jira.model import ISSUE_KEY_RE
+from buildbot_jira.options import take_site
+from buildbot_jira.sites import JiraSite
+from buildbot_jira.tools.check_outcomes import EXIT_USAGE, CheckFailed
+
+__all__ = [
+    "CHECK_TIMEOUT",
+    "DEFAULT_SECRET_VARIABLE",
+    "CheckSettings",
+    "add_arguments",
+    "read_secret",
+    "read_settings",
+]
+
+DEFAULT_SECRET_VARIABLE: Final = "JIRA_CLIENT_SECRET"  # noqa: S105 - a variable name
+#: A person waits for the check: its answers may take less long than a master's.
+CHECK_TIMEOUT: Final = 15.0
+
+_OPTION_NAMES: Final[Mapping[str, str]] = {
+    "site": "--site",
+    "client_id": "--client-id",
+    "cloud_id": "--cloud-id",
+    "api_url": "--api-url",
+    "site_url": "--site-url",
+}
+
+
+@attrs.frozen(kw_only=True)
+class CheckSettings:
+    """What to check: the site with its credentials, and the optional test build."""
+
+    site: JiraSite[str]
+    #: Where the secret came from, for the output (never the secret itself).
+    secret_source: str
+    issue: str | None = None
+    deployments: bool = False
+    buildbot_url: str | None = None
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add the ``check`` options to ``parser``."""
+    parser.add_argument(
+        "--site", required=True, help="the Jira site's host name, such as example.atlassian.net"
+    )
+    parser.add_argument(
+        "--client-id", required=True, help="the OAuth client ID that a Jira admin created"
+    )
+    secret = parser.add_mutually_exclusive_group()
+    secret.add_argument(
+        "--client-secret-env",
+        default=DEFAULT_SECRET_VARIABLE,
+        metavar="NAME",
+        help="read the client secret from this environment variable (%(default)s)",
+    )
+    secret.add_argument(
+        "--client-secret-file",
+        metavar="PATH",
+        help="read the client secret from this file (its first line)",
+    )
+    # Declared only to refuse it with a clear message (and without echoing the
+    # value): argparse would otherwise call it an ambiguous abbreviation.
+    parser.add_argument("--client-secret", nargs="?", const="", help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--issue",
+        metavar="KEY",
+        help="send one test build linked to this issue (such as PROJ-123) and show Jira's verdict",
+    )
+    parser.add_argument(
+        "--deployments",
+        action="store_true",
+        help="also check the permission for the deployments API (reads only)",
+    )
+    parser.add_argument(
+        "--api-url",
+        default=DEFAULT_API_URL,
+        help="the OAuth 2.0 gateway (%(default)s; the simulator's URL for a dry run)",
+    )
+    parser.add_argument(
+        "--site-url",
+        help="where the site answers /_edge/tenant_info (default: https://SITE)",
+    )
+    parser.add_argument("--cloud-id", help="the site's cloud ID (default: looked up)")
+    parser.add_argument(
+        "--buildbot-url",
+        metavar="URL",
+        help="the test build's link (default: the issue's page on the site)",
+    )
+    parser.add_argument(
+        "--timeout",
+        type=float,
+        default=CHECK_TIMEOUT,
+        metavar="SECONDS",
+        help="seconds to wait for each answer (%(default)s)",
+    )
+
+
+def read_secret(args: argparse.Namespace, environ: Mapping[str, str]) -> tuple[str, str]:
+    """The client secret and a description of where it came from.
+
+    Raises :class:`CheckFailed` (usage) when there is none.
+    """
+    if args.client_secret is not None:
+        raise CheckFailed(
+            EXIT_USAGE,
+            "the client secret is not taken from the command line",
+            "a secret given as an argument is visible to every user of this machine in the "
+            "process list and stays in the shell history. Put it in an environment variable "
+            f"(--client-secret-env NAME, {DEFAULT_SECRET_VARIABLE} by default) or a file "
+            "(--client-secret-file PATH)",
+        )
+    if args.client_secret_file:
+        path = args.client_secret_file
+        try:
+            with open(path, encoding="utf-8") as file:
+                secret = file.readline().strip()
+        except (OSError, UnicodeDecodeError) as problem:
+            reason = getattr(problem, "strerror", None) or type(problem).__name__
+            raise CheckFailed(
+                EXIT_USAGE, "no client secret", f"cannot read --client-secret-file {path}: {reason}"
+            ) from None
+        if not secret:
+            raise CheckFailed(EXIT_USAGE, "no client secret", f"the file {path} is empty")
+        return secret, f"file {path}"
+    name = args.client_secret_env
+    secret = environ.get(name, "").strip()
+    if not secret:
+        raise CheckFailed(
+            EXIT_USAGE,
+            "no client secret",
+            f"the environment variable {name} is not set or empty. Set it (for example "
+            f"`read -rs {name} && export {name}`), or use --client-secret-file PATH",
+        )
+    return secret, f"${name}"
+
+
+def read_settings(args: argparse.Namespace, environ: Mapping[str, str]) -> CheckSettings:
+    """Check the ``check`` arguments as a master.cfg's would be; :class:`CheckFailed` if wrong."""
+    secret, source = read_secret(args, environ)
+    given: dict[str, Any] = {"api_url": args.api_url}
+    if args.site_url:
+        given["site_url"] = args.site_url
+    if args.cloud_id:
+        given["cloud_id"] = args.cloud_id
+    try:
+        site: JiraSite[str] = take_site(args.site, args.client_id, secret, given)
+    except JiraConfigError as problem:
+        raise CheckFailed(EXIT_USAGE, "invalid argument", _option_names(str(problem))) from None
+    issue = args.issue.strip() if args.issue else None
+    if issue is not None and not ISSUE_KEY_RE.fullmatch(issue):
+        raise CheckFailed(
+            EXIT_USAGE,
+            "invalid argument",
+            f"--issue {issue!r} is not an issue key; give one such as PROJ-123",
+        )
+    if args.buildbot_url and not _is_web_url(args.buildbot_url):
+        raise CheckFailed(
+            EXIT_USAGE,
+            "invalid argument",
+            f"--buildbot-url {args.buildbot_url!r} must be an http:// or https:// address",
+        )
+    # Any positive number: unlike a master.cfg's timeout, a quick check may want less than 1 s.
+    if args.timeout <= 0:
+        raise CheckFailed(EXIT_USAGE, "invalid argument", "--timeout must be more than 0 seconds")
+    return CheckSettings(
+        site=attrs.evolve(site, timeout=args.timeout),
+        secret_source=source,
+        issue=issue,
+        deployments=args.deployments,
+        buildbot_url=args.buildbot_url,
+    )
+
+
+def _is_web_url(text: str) -> bool:
+    parts = urlsplit(text)
+    return parts.scheme in ("http", "https") and bool(parts.netloc)
+
+
+def _option_names(message: str) -> str:
+    """A configuration message with master.cfg argument names turned into option names."""
+    for argument, option in _OPTION_NAMES.items():
+        if message.startswith(argument + " "):
+            return option + message[len(argument) :]
+    return message

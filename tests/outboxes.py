@@ -1,0 +1,88 @@
+"""Outboxes for tests: a started :class:`Outbox` on a fake clock with an in-memory Jira."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from twisted.internet import defer, task
+from twisted.trial import unittest
+
+from buildbot_jira.delivery.outbox import MemoryStore, Outbox, Update
+from buildbot_jira.delivery.testing import FakeJira
+from buildbot_jira.jira.errors import JiraUnavailableError
+from tests.support import build_payload
+
+#: The key of build number ``n``: ``KEY.format(n)``.
+KEY = "ci.example.com/app#{}"
+#: What the client says when Jira kept failing.
+UNAVAILABLE = "Jira site 'example.atlassian.net' is unavailable after 1 attempts: HTTP 503"
+
+
+def update(
+    number: int, sequence: int, *, state: str = "successful", key: str | None = None
+) -> Update:
+    """An update of build ``number``; final unless ``state`` is ``in_progress``."""
+    payload = build_payload(number, updateSequenceNumber=sequence, state=state)
+    return Update(
+        entity="builds",
+        key=key or KEY.format(number),
+        payload=payload,
+        sequence=sequence,
+        final=state != "in_progress",
+        context=f"app #{number}",
+    )
+
+
+def unavailable(retry_after: float | None = None) -> JiraUnavailableError:
+    """The error the client raises when Jira kept failing (a 503, say)."""
+    return JiraUnavailableError(UNAVAILABLE, retry_after=retry_after)
+
+
+class OutboxTestCase(unittest.TestCase):
+    """Makes outboxes, drives their clock, and reads what the fake Jira stored."""
+
+    def make(
+        self,
+        *,
+        cap: int = 10_000,
+        store: MemoryStore | None = None,
+        delay: float = 0.0,
+        on_result: Any = None,
+    ) -> Outbox:
+        """A started outbox with its own clock (``self.clock``) and Jira (``self.jira``)."""
+        self.clock = task.Clock()
+        self.jira = FakeJira(clock=self.clock, delay=delay)
+        self.store = store or MemoryStore()
+        outbox = Outbox(
+            client=self.jira,
+            store=self.store,
+            clock=self.clock,
+            cap=cap,
+            grace=10,
+            on_result=on_result,
+        )
+        self.successResultOf(defer.Deferred.fromCoroutine(outbox.start()))
+        self.addCleanup(self.stop, outbox, self.clock)
+        return outbox
+
+    def stop(self, outbox: Outbox, clock: task.Clock) -> None:
+        stopping = defer.Deferred.fromCoroutine(outbox.stop())
+        clock.advance(60)  # past any grace period
+        self.successResultOf(stopping)
+
+    def drain(self, outbox: Outbox, *, limit: int = 10_000) -> None:
+        """Jump the clock from one scheduled call to the next until nothing is left."""
+        for _ in range(limit):
+            calls = self.clock.getDelayedCalls()
+            if not calls:
+                self.assertEqual(len(outbox), 0, outbox)
+                return
+            self.clock.advance(min(c.getTime() for c in calls) - self.clock.seconds())
+        raise AssertionError(f"the outbox did not drain: {outbox!r}")
+
+    def states(self) -> dict[int, list[str]]:
+        """What Jira stored per build number: the state of each version taken."""
+        return {int(key.rsplit("#", 1)[1]): states for key, states in self.jira.states().items()}
+
+    def sizes(self) -> list[int]:
+        return [len(s.payloads) for s in self.jira.submissions]

@@ -1,0 +1,191 @@
+"""Connections: what is shared (token caches, clients), and when HTTP connections close."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from buildbot.test.fake import fakemaster
+from buildbot.test.reactor import TestReactorMixin
+from twisted.trial import unittest
+
+from buildbot_jira import connection as connection_module
+from buildbot_jira.connection import (
+    ConnectionPool,
+    JiraConnections,
+    client_key,
+    connect,
+    open_connection,
+    token_key,
+)
+from buildbot_jira.jira.retry import RetryPolicy
+from buildbot_jira.sites import JiraSite
+from tests.support import SECRET, coroutine_test
+
+SITE: JiraSite[str] = JiraSite(site="example.atlassian.net", client_id="id", client_secret=SECRET)
+RETRY = RetryPolicy(max_attempts=2)
+
+
+class RecordingTransport:
+    """A transport that sends nothing and counts how often it was closed."""
+
+    made: list[RecordingTransport]
+
+    def __init__(self, *, reactor: Any = None, clock: Any = None) -> None:
+        self.reactor = reactor
+        self.clock = clock
+        self.closed = 0
+        self.made.append(self)
+
+    async def close(self) -> None:
+        self.closed += 1
+
+
+class TransportsRecorded(unittest.TestCase):
+    def setUp(self) -> None:
+        RecordingTransport.made = []
+        self.patch(connection_module, "HttpTransport", RecordingTransport)
+
+    @property
+    def transports(self) -> list[RecordingTransport]:
+        return RecordingTransport.made
+
+
+class SharingTests(TransportsRecorded):
+    def test_same_site_and_credentials_share_one_client(self) -> None:
+        pool = ConnectionPool()
+        first, second = pool.acquire(SITE, retry=RETRY), pool.acquire(SITE, retry=RETRY)
+        self.assertIs(first.client, second.client)
+        self.assertEqual(len(self.transports), 1)
+
+    def test_another_site_shares_the_token_but_not_the_client(self) -> None:
+        pool = ConnectionPool()
+        first = pool.acquire(SITE, retry=RETRY)
+        other = pool.acquire(
+            JiraSite(site="other.atlassian.net", client_id="id", client_secret=SECRET), retry=RETRY
+        )
+        self.assertIsNot(first.client, other.client)
+        self.assertIs(first.client.tokens, other.client.tokens)
+        self.assertEqual(other.client.site, "other.atlassian.net")
+
+    def test_another_retry_policy_shares_the_token_but_not_the_client(self) -> None:
+        pool = ConnectionPool()
+        first = pool.acquire(SITE, retry=RETRY)
+        patient = pool.acquire(SITE, retry=RetryPolicy())
+        self.assertIsNot(first.client, patient.client)
+        self.assertIs(first.client.tokens, patient.client.tokens)
+        self.assertEqual(patient.client.retry, RetryPolicy())
+
+    def test_other_credentials_or_gateway_get_a_token_cache_of_their_own(self) -> None:
+        pool = ConnectionPool()
+        first = pool.acquire(SITE, retry=RETRY)
+        others = [
+            JiraSite(site=SITE.site, client_id="id", client_secret=SECRET + "-rotated"),
+            JiraSite(site=SITE.site, client_id="other-id", client_secret=SECRET),
+            JiraSite(
+                site=SITE.site, client_id="id", client_secret=SECRET, api_url="http://127.0.0.1:1"
+            ),
+        ]
+        for site in others:
+            self.assertIsNot(pool.acquire(site, retry=RETRY).client.tokens, first.client.tokens)
+        self.assertEqual(len(self.transports), 4)
+
+    def test_the_client_is_made_from_the_site(self) -> None:
+        site = JiraSite(
+            site="example.atlassian.net",
+            client_id="id",
+            client_secret=SECRET,
+            cloud_id="cloud-1",
+            site_url="http://127.0.0.1:8099",
+            timeout=12.0,
+        )
+        client = ConnectionPool(reactor="the reactor").acquire(site, retry=RETRY).client
+        self.assertEqual(client.site_url, "http://127.0.0.1:8099")
+        self.assertEqual(client.timeout, 12.0)
+        self.assertEqual(client.retry, RETRY)
+        self.assertEqual(client.tokens.credentials.client_secret, SECRET)
+        self.assertEqual(self.transports[0].reactor, "the reactor")
+
+    def test_keys_hold_no_secret(self) -> None:
+        for key in (token_key(SITE), client_key(SITE, RETRY)):
+            self.assertNotIn(SECRET, repr(key))
+        self.assertNotIn(SECRET, repr(SITE))
+        self.assertNotIn(SECRET, repr(ConnectionPool().acquire(SITE, retry=RETRY)))
+
+
+class ReleaseTests(TransportsRecorded):
+    @coroutine_test
+    async def test_the_last_release_closes_the_transport(self) -> None:
+        pool = ConnectionPool()
+        first, second = pool.acquire(SITE, retry=RETRY), pool.acquire(SITE, retry=RETRY)
+        await first.release()
+        await first.release()  # a second release of the same reference counts once
+        self.assertEqual(self.transports[0].closed, 0)
+        await second.release()
+        self.assertEqual(self.transports[0].closed, 1)
+        # The next user gets a fresh client and transport.
+        third = pool.acquire(SITE, retry=RETRY)
+        self.assertIsNot(third.client, first.client)
+        self.assertEqual(len(self.transports), 2)
+
+    @coroutine_test
+    async def test_a_released_client_leaves_the_token_cache_to_its_other_users(self) -> None:
+        pool = ConnectionPool()
+        gate = pool.acquire(SITE, retry=RetryPolicy(max_attempts=1))
+        reporter = pool.acquire(SITE, retry=RETRY)
+        await gate.release()
+        self.assertEqual(self.transports[0].closed, 0)
+        again = pool.acquire(SITE, retry=RetryPolicy(max_attempts=1))
+        self.assertIs(again.client.tokens, reporter.client.tokens)
+
+    @coroutine_test
+    async def test_closing_the_pool_closes_what_is_in_use(self) -> None:
+        pool = ConnectionPool()
+        in_use = pool.acquire(SITE, retry=RETRY)
+        await pool.close()
+        self.assertEqual(self.transports[0].closed, 1)
+        await in_use.release()  # a late release after the close is harmless
+        self.assertEqual(self.transports[0].closed, 1)
+
+    @coroutine_test
+    async def test_open_connection_has_a_pool_of_its_own(self) -> None:
+        first = open_connection(SITE, retry=RETRY, reactor="the reactor")
+        second = open_connection(SITE, retry=RETRY)
+        self.assertIsNot(first.client, second.client)
+        self.assertEqual(self.transports[0].reactor, "the reactor")
+        await first.release()
+        self.assertEqual([t.closed for t in self.transports], [1, 0])
+
+
+class MasterSharingTests(TestReactorMixin, TransportsRecorded):
+    """In a master, the pool is a SharedService: one per master, stopped last."""
+
+    def setUp(self) -> None:
+        super().setUp()
+        self.setup_test_reactor()
+
+    @coroutine_test
+    async def test_users_of_one_master_share_and_of_two_do_not(self) -> None:
+        master = await fakemaster.make_master(self)
+        other_master = await fakemaster.make_master(self)
+        reporter = await connect(master, SITE, retry=RETRY)
+        gate = await connect(master, SITE, retry=RETRY)
+        elsewhere = await connect(other_master, SITE, retry=RETRY)
+        self.assertIs(reporter.client, gate.client)
+        self.assertIsNot(elsewhere.client, reporter.client)
+        services = [s for s in master.services if isinstance(s, JiraConnections)]
+        self.assertEqual(len(services), 1)
+        self.assertIs(master.services[0], services[0])  # started first, stopped last
+        self.assertIs(self.transports[0].reactor, master.reactor)
+
+    @coroutine_test
+    async def test_stopping_the_master_closes_the_connections_left(self) -> None:
+        master = await fakemaster.make_master(self)
+        await master.startService()
+        await connect(master, SITE, retry=RETRY)
+        await master.stopService()
+        self.assertEqual(self.transports[0].closed, 1)
+        # A master started again gets a new pool.
+        await master.startService()
+        await connect(master, SITE, retry=RETRY)
+        self.assertEqual(len(self.transports), 2)
+        await master.stopService()
