@@ -11,6 +11,7 @@ may be a secret is never quoted, only its type.
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Callable, Collection, Mapping
 from typing import Any
@@ -89,11 +90,21 @@ def check_names(value: object, argument: str) -> tuple[str | re.Pattern[str], ..
     return tuple(value)
 
 
-def check_number(value: object, argument: str, *, minimum: float = 0.0) -> float:
-    """A number (not a bool) of at least ``minimum``."""
-    if isinstance(value, bool) or not isinstance(value, int | float) or value < minimum:
+def check_number(
+    value: object, argument: str, *, minimum: float = 0.0, maximum: float | None = None
+) -> float:
+    """A number (not a bool) of at least ``minimum`` (and at most ``maximum``, if given)."""
+    # NaN stands for "not a number": it fails every comparison below.
+    number = math.nan
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        number = float(value)
+    if maximum is not None and not minimum <= number <= maximum:
+        raise JiraConfigError(
+            f"{argument} must be a number from {minimum:g} to {maximum:g}, not {value!r}"
+        )
+    if not number >= minimum:
         raise JiraConfigError(f"{argument} must be a number of at least {minimum:g}, not {value!r}")
-    return float(value)
+    return number
 
 
 def check_seconds(value: object, argument: str) -> float:

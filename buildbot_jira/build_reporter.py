@@ -15,7 +15,7 @@ from twisted.internet import defer
 from twisted.internet.interfaces import IDelayedCall, IReactorTime
 from twisted.logger import Logger
 
-from buildbot_jira.events import BuildEvent, JiraEventGenerator, fetch_running_snapshot
+from buildbot_jira.events import BuildEvent, JiraEventGenerator
 from buildbot_jira.jira.model import BuildData, TestInfo
 from buildbot_jira.mapping.builds import BuildSnapshot, build_test_info
 from buildbot_jira.options import BuildReporterOptions, ReporterOptions, parse_build_reporter
@@ -43,6 +43,10 @@ class RunningBuilds:
     def finished(self, buildid: int) -> bool:
         """Whether the build has finished (as far as the last 10 000 builds go)."""
         return buildid in self._finished
+
+    def reported(self, buildid: int) -> bool:
+        """Whether the build runs and was sent: only its steps are worth reading it for."""
+        return buildid in self._sent
 
     def finish(self, buildid: int) -> None:
         """The build has finished: forget its counts, cancel its pending update."""
@@ -112,9 +116,25 @@ class JiraBuildReporter(JiraReporterBase):
         return parse_build_reporter(site, client_id, client_secret, **arguments)
 
     def generator(self, options: ReporterOptions) -> JiraEventGenerator:
-        """Build new and finished, and finished steps (for the test counts)."""
+        """Build new and finished, and finished steps (for the test counts).
+
+        A step event leads to reads only when its build was sent and still
+        runs: the steps of builds that name no issue, or of other masters,
+        builders and branches, cost nothing.
+        """
+
+        def wanted(event: str, step: dict[str, Any]) -> bool:
+            return self._builds is not None and self._builds.reported(step["buildid"])
+
         return JiraEventGenerator(
-            builders=options.builders, branches=options.branches, step_events=("finished",)
+            builders=options.builders,
+            branches=options.branches,
+            step_events=("finished",),
+            step_filter=wanted,
+            mapping=options.mapping,
+            # A finished step can change the counts: its event reads the test
+            # results alone; the update it may lead to reads the rest afresh.
+            step_properties=False,
         )
 
     async def apply_options(self, options: ReporterOptions) -> None:
@@ -190,6 +210,8 @@ class JiraBuildReporter(JiraReporterBase):
 
     async def _refresh(self, snapshot: BuildSnapshot) -> None:
         # Read the build again: more steps may have finished while we waited.
-        fresh = await fetch_running_snapshot(self.master, snapshot.buildid, snapshot.builder_name)
+        if self.events is None:
+            return
+        fresh = await self.events.running_snapshot(self.master, snapshot.buildid)
         if fresh is not None:
             await self.send_build(fresh)

@@ -4,7 +4,8 @@ Every reporter and step of a master that names the same ``api_url`` and
 client credentials uses one :class:`~buildbot_jira.jira.auth.TokenCache` (so
 one token, renewed once), and those that also name the same site and retry
 the same way use one :class:`~buildbot_jira.jira.client.JiraCloud` (so the
-cloud ID is looked up once). A :class:`ConnectionPool` hands out counted
+cloud ID is looked up once, and one pace and one view of Jira's rate limits
+hold for all of them). A :class:`ConnectionPool` hands out counted
 references (:class:`JiraConnection`) and closes the HTTP connections when
 the last user of them is gone.
 
@@ -57,7 +58,14 @@ def token_key(site: JiraSite[str]) -> Key:
 
 def client_key(site: JiraSite[str], retry: RetryPolicy) -> Key:
     """What decides which client two users share."""
-    return (*token_key(site), site.site, site.site_url, site.cloud_id, retry)
+    return (
+        *token_key(site),
+        site.site,
+        site.site_url,
+        site.cloud_id,
+        site.min_request_interval,
+        retry,
+    )
 
 
 @attrs.frozen
@@ -144,6 +152,7 @@ class ConnectionPool:
                 site_url=site.site_url,
                 timeout=site.timeout,
                 retry=retry,
+                min_request_interval=site.min_request_interval,
             ),
         )
         return JiraConnection(self, site, client, keys)

@@ -77,11 +77,14 @@ class JiraDeploymentReporter(JiraReporterBase):
                 and step["stepid"] not in (self._started_steps or ())
             )
 
+        # A deployment carries no test counts: nothing reads test results.
         return JiraEventGenerator(
             builders=options.builders,
             branches=options.branches,
             step_events=("updated", "finished") if pattern is not None else (),
             step_filter=wanted,
+            mapping=options.mapping,
+            test_results=False,
         )
 
     async def apply_options(self, options: ReporterOptions) -> None:

@@ -3,8 +3,16 @@
 A generator subscribes to build (and optionally step) events, drops those of
 other masters, builders and branches, and gathers what Buildbot knows of the
 build into a :class:`~buildbot_jira.mapping.builds.BuildSnapshot`. This is the
-only module that reads the master's data: the reporters get snapshots, and
-read a running build again through :func:`fetch_running_snapshot`.
+only module that reads the master's data.
+
+What cannot change while a build runs (builder, sourcestamps, changes, the
+issue keys in them) is read once, on its first event, and kept in a
+:class:`BuildCache` until it finishes; later events read what can change
+(properties; test results once a step that may have recorded some has
+finished). Changes are read per sourcestamp: Buildbot's
+``('builds', id, 'changes')`` walks back through the builder's history to
+the last successful build on the branch, a cost that grows with every build
+when each build has a branch of its own.
 """
 
 from __future__ import annotations
@@ -14,19 +22,24 @@ from collections.abc import Callable, Collection, Sequence
 from typing import Any
 
 import attrs
+from buildbot.process.results import SKIPPED
 from buildbot.reporters import utils as reporter_utils
 from twisted.internet import defer
 
 from buildbot_jira.jira.model import TestInfo
-from buildbot_jira.mapping.builds import BuildSnapshot, SourceStamp, epoch
+from buildbot_jira.mapping.builds import BuildMapping, BuildSnapshot, SourceStamp, epoch
 
 __all__ = [
+    "DEFAULT_CACHE_SIZE",
+    "BuildCache",
     "BuildEvent",
     "JiraEventGenerator",
-    "fetch_running_snapshot",
-    "fetch_snapshot",
+    "KnownBuild",
     "matches_any",
 ]
+
+#: How many builds a generator remembers: far more than run at once.
+DEFAULT_CACHE_SIZE = 1000
 
 
 @attrs.frozen
@@ -42,6 +55,56 @@ class BuildEvent:
     event: str
     snapshot: BuildSnapshot
     step: dict[str, Any] | None = None
+
+
+@attrs.define
+class KnownBuild:
+    """What a generator remembers of one build between its events.
+
+    ``base``: what cannot change while it runs (no properties, its
+    ``source_keys``), or None for a build not reported (another master's,
+    builder or branch). ``properties`` and ``test_counts``: as last read;
+    ``all_test_results``: whether those cover every step that has run.
+    """
+
+    base: BuildSnapshot | None
+    properties: dict[str, Any] = attrs.field(factory=dict)
+    test_counts: TestInfo | None = None
+    all_test_results: bool = False
+
+
+class BuildCache:
+    """The builds a generator knows, at most ``size``; the least recently used go first.
+
+    A build is added on its first event and dropped when it finishes; the
+    bound holds builds whose "finished" event never comes. A build that was
+    dropped is read again on its next event.
+    """
+
+    def __init__(self, size: int = DEFAULT_CACHE_SIZE) -> None:
+        self.size = size
+        self._builds: dict[int, KnownBuild] = {}
+
+    def __len__(self) -> int:
+        return len(self._builds)
+
+    def get(self, buildid: int) -> KnownBuild | None:
+        """What is known of the build, or None; a build asked for is kept longest."""
+        known = self._builds.pop(buildid, None)
+        if known is not None:
+            self._builds[buildid] = known
+        return known
+
+    def put(self, buildid: int, known: KnownBuild) -> None:
+        """Remember ``known``, forgetting the least recently used beyond ``size``."""
+        self._builds.pop(buildid, None)
+        self._builds[buildid] = known
+        while len(self._builds) > self.size:
+            del self._builds[next(iter(self._builds))]
+
+    def drop(self, buildid: int) -> None:
+        """Forget the build (it has finished)."""
+        self._builds.pop(buildid, None)
 
 
 def matches_any(value: str | None, choices: Collection[str | re.Pattern[str]] | None) -> bool:
@@ -68,6 +131,13 @@ class JiraEventGenerator:
     :param step_events: the step events wanted too (``"updated"``, ``"finished"``).
     :param step_filter: which step events are worth reading the build for
         (called with the event and the step's data); None: all.
+    :param mapping: how the issue keys of a build's branches and commit
+        messages are found (once per build, when it is first read).
+    :param test_results: whether snapshots carry test counts (a finished
+        step reads them again).
+    :param step_properties: whether step events read the properties again
+        (else their snapshots carry the properties as last read).
+    :param cache: the builds remembered between their events.
     """
 
     def __init__(
@@ -77,12 +147,24 @@ class JiraEventGenerator:
         branches: Collection[str | re.Pattern[str]] | None = None,
         step_events: Sequence[str] = (),
         step_filter: Callable[[str, dict[str, Any]], bool] | None = None,
+        mapping: BuildMapping | None = None,
+        test_results: bool = True,
+        step_properties: bool = True,
+        cache: BuildCache | None = None,
     ) -> None:
         self.builders = builders
         self.branches = branches
         self.step_filter = step_filter
+        self.mapping = mapping or BuildMapping()
+        self.test_results = test_results
+        self.step_properties = step_properties
+        self.builds = cache if cache is not None else BuildCache()
         self.wanted_event_keys = [("builds", None, "new"), ("builds", None, "finished")]
         self.wanted_event_keys += [("steps", None, event) for event in step_events]
+        # A builder ID always names the same builder (and there are few): read each once.
+        self._builder_names: dict[int, str] = {}
+        # Events that need a build being read wait for that read, not a second one.
+        self._reading: dict[int, list[defer.Deferred[KnownBuild]]] = {}
 
     def check(self) -> None:
         """Buildbot's hook for checking a generator's configuration (done by the reporter)."""
@@ -101,73 +183,204 @@ class JiraEventGenerator:
         self, master: Any, key: tuple[str, ...], message: dict[str, Any]
     ) -> BuildEvent | None:
         kind, event = key[0], key[-1]
-        step = None
         if kind == "steps":
             if self.step_filter is not None and not self.step_filter(event, message):
                 return None
-            step = message
-            build = await master.data.get(("builds", message["buildid"]))
-        else:
-            build = message
+            snapshot = await self._step_snapshot(master, message)
+            if snapshot is None:
+                return None
+            return BuildEvent(kind=kind, event=event, snapshot=snapshot, step=message)
+        try:
+            snapshot = await self._build_snapshot(master, message, final=event == "finished")
+        finally:
+            if event == "finished":
+                self.builds.drop(message["buildid"])
+        if snapshot is None:
+            return None
+        return BuildEvent(kind=kind, event=event, snapshot=snapshot)
+
+    async def running_snapshot(self, master: Any, buildid: int) -> BuildSnapshot | None:
+        """A running build's snapshot as it is now; None once it has finished (or is gone)."""
+        build = await master.data.get(("builds", buildid))
+        if build is None or build.get("complete"):
+            return None
+        known, just_read = await self._known(master, build)
+        if known.base is None:
+            return None
+        if self.test_results and not known.all_test_results:
+            await self._read_build_test_results(master, known)
+        return await self._snapshot(master, known, build, read_properties=not just_read)
+
+    async def _build_snapshot(
+        self, master: Any, build: dict[str, Any], *, final: bool
+    ) -> BuildSnapshot | None:
         # Every master sees every event; report only the builds this one runs.
-        if build is None or build.get("masterid") != master.masterid:
+        if build.get("masterid") != master.masterid:
+            self.builds.put(build["buildid"], KnownBuild(base=None))
             return None
-        builder = await master.data.get(("builders", build["builderid"]))
-        builder_name = builder["name"] if builder else str(build["builderid"])
-        if not matches_any(builder_name, self.builders):
+        known, just_read = await self._known(master, build, new=not final)
+        if known.base is None:
             return None
-        snapshot = await fetch_snapshot(master, build, builder_name)
-        if self.branches is not None and not any(
-            matches_any(ss.branch, self.branches) for ss in snapshot.sourcestamps
-        ):
-            return None
-        return BuildEvent(kind=kind, event=event, snapshot=snapshot, step=step)
+        # A build's results are all there when it finishes; a new one has none.
+        if final and self.test_results:
+            await self._read_build_test_results(master, known)
+        return await self._snapshot(master, known, build, read_properties=not just_read)
 
+    async def _step_snapshot(self, master: Any, step: dict[str, Any]) -> BuildSnapshot | None:
+        buildid = step["buildid"]
+        known = self.builds.get(buildid)
+        if known is None:
+            build = await master.data.get(("builds", buildid))
+            if build is None or build.get("masterid") != master.masterid:
+                self.builds.put(buildid, KnownBuild(base=None))
+                return None
+            known, just_read = await self._known(master, build)
+        else:
+            just_read = False
+        if known.base is None:
+            return None
+        # The test results of the build (not of this step alone) are read, so
+        # that a step whose event came before the build was known still counts.
+        if self.test_results and (not known.all_test_results or _may_record_tests(step)):
+            await self._read_build_test_results(master, known)
+        # The build as it started: a step event tells nothing else of it.
+        read = self.step_properties and not just_read
+        return await self._snapshot(master, known, None, read_properties=read)
 
-async def fetch_snapshot(master: Any, build: dict[str, Any], builder_name: str) -> BuildSnapshot:
-    """Everything the mapping needs of ``build``, read from the master's data API."""
-    buildid = build["buildid"]
-    buildrequest = await master.data.get(("buildrequests", build["buildrequestid"]))
-    buildset = await master.data.get(("buildsets", buildrequest["buildsetid"]))
-    properties = await master.data.get(("builds", buildid, "properties")) or {}
-    changes = await master.data.get(("builds", buildid, "changes")) or []
-    result_sets = await master.data.get(("builds", buildid, "test_result_sets")) or []
-    sourcestamps = tuple(
-        SourceStamp(
-            codebase=ss.get("codebase") or "",
-            repository=ss.get("repository") or "",
-            branch=ss.get("branch"),
-            revision=ss.get("revision"),
+    async def _snapshot(
+        self,
+        master: Any,
+        known: KnownBuild,
+        build: dict[str, Any] | None,
+        *,
+        read_properties: bool,
+    ) -> BuildSnapshot:
+        """The build now: what is known of it (properties read again, if asked) and state."""
+        assert known.base is not None
+        if read_properties:  # they can change at any time
+            known.properties = await _read_properties(master, known.base.buildid)
+        snapshot = attrs.evolve(
+            known.base, properties=known.properties, test_counts=known.test_counts
         )
-        for ss in (buildset or {}).get("sourcestamps") or ()
-    )
-    return BuildSnapshot(
-        buildid=buildid,
-        number=build["number"],
-        builderid=build["builderid"],
-        builder_name=builder_name,
-        masterid=build["masterid"],
-        url=reporter_utils.getURLForBuild(master, build["builderid"], build["number"]),
-        state_string=build.get("state_string") or "",
-        results=build.get("results"),
-        complete=bool(build.get("complete")),
-        started_at=epoch(build.get("started_at")),
-        complete_at=epoch(build.get("complete_at")),
-        properties={name: value for name, (value, _source) in properties.items()},
-        sourcestamps=sourcestamps,
-        change_comments=tuple(c.get("comments") or "" for c in changes),
-        test_counts=_test_counts(result_sets),
-    )
+        if build is None:
+            return snapshot
+        return attrs.evolve(snapshot, **_build_state(build))
+
+    async def _known(
+        self, master: Any, build: dict[str, Any], *, new: bool = False
+    ) -> tuple[KnownBuild, bool]:
+        """What is known of ``build``, and whether it was just read for this event.
+
+        From the cache, or read once however many ask. ``new``: ``build``
+        comes from its "new" event, so it has no test results yet.
+        """
+        buildid = build["buildid"]
+        known = self.builds.get(buildid)
+        if known is not None:
+            return known, False
+        waiting = self._reading.get(buildid)
+        if waiting is not None:
+            waiter: defer.Deferred[KnownBuild] = defer.Deferred()
+            waiting.append(waiter)
+            return await waiter, False
+        self._reading[buildid] = []
+        try:
+            known = await self._read_known(master, build)
+        except Exception:
+            for waiter in self._reading.pop(buildid):
+                waiter.errback()
+            raise
+        known.all_test_results = new
+        self.builds.put(buildid, known)
+        for waiter in self._reading.pop(buildid):
+            waiter.callback(known)
+        return known, True
+
+    async def _read_known(self, master: Any, build: dict[str, Any]) -> KnownBuild:
+        """Read what cannot change while ``build`` runs, and find the keys in it."""
+        builder_name = await self._builder_name(master, build["builderid"])
+        if not matches_any(builder_name, self.builders):
+            return KnownBuild(base=None)
+        buildrequest = await master.data.get(("buildrequests", build["buildrequestid"]))
+        buildset = None
+        if buildrequest is not None:
+            buildset = await master.data.get(("buildsets", buildrequest["buildsetid"]))
+        stamps = (buildset or {}).get("sourcestamps") or ()
+        sourcestamps = tuple(
+            SourceStamp(
+                codebase=ss.get("codebase") or "",
+                repository=ss.get("repository") or "",
+                branch=ss.get("branch"),
+                revision=ss.get("revision"),
+            )
+            for ss in stamps
+        )
+        if self.branches is not None and not any(
+            matches_any(ss.branch, self.branches) for ss in sourcestamps
+        ):
+            return KnownBuild(base=None)
+        comments = []
+        for ss in stamps:
+            # The change each sourcestamp carries: the push or pull request
+            # that triggered the build, one read per codebase.
+            for change in await master.data.get(("sourcestamps", ss["ssid"], "changes")) or ():
+                comments.append(change.get("comments") or "")
+        properties = await _read_properties(master, build["buildid"])
+        base = BuildSnapshot(
+            buildid=build["buildid"],
+            number=build["number"],
+            builderid=build["builderid"],
+            builder_name=builder_name,
+            masterid=build["masterid"],
+            url=reporter_utils.getURLForBuild(master, build["builderid"], build["number"]),
+            properties=properties,
+            sourcestamps=sourcestamps,
+            change_comments=tuple(comments),
+            **_build_state(build),
+        )
+        # The commit messages are searched now, once, and not kept: a build of
+        # many huge commits must not hold them in memory while it runs.
+        keys = self.mapping.source_keys(base)
+        return KnownBuild(
+            base=attrs.evolve(base, properties={}, change_comments=(), source_keys=keys),
+            properties=properties,
+        )
+
+    async def _builder_name(self, master: Any, builderid: int) -> str:
+        name = self._builder_names.get(builderid)
+        if name is None:
+            builder = await master.data.get(("builders", builderid))
+            name = builder["name"] if builder else str(builderid)
+            self._builder_names[builderid] = name
+        return name
+
+    async def _read_build_test_results(self, master: Any, known: KnownBuild) -> None:
+        assert known.base is not None
+        path = ("builds", known.base.buildid, "test_result_sets")
+        known.test_counts = _test_counts(await master.data.get(path) or [])
+        known.all_test_results = True
 
 
-async def fetch_running_snapshot(
-    master: Any, buildid: int, builder_name: str
-) -> BuildSnapshot | None:
-    """A running build's snapshot, read afresh; None once it has finished (or is gone)."""
-    build = await master.data.get(("builds", buildid))
-    if build is None or build.get("complete"):
-        return None
-    return await fetch_snapshot(master, build, builder_name)
+async def _read_properties(master: Any, buildid: int) -> dict[str, Any]:
+    """The build's property values (without their sources)."""
+    properties = await master.data.get(("builds", buildid, "properties")) or {}
+    return {name: value for name, (value, _source) in properties.items()}
+
+
+def _build_state(build: dict[str, Any]) -> dict[str, Any]:
+    """The fields of a snapshot that change while the build runs, from the build's data."""
+    return {
+        "state_string": build.get("state_string") or "",
+        "results": build.get("results"),
+        "complete": bool(build.get("complete")),
+        "started_at": epoch(build.get("started_at")),
+        "complete_at": epoch(build.get("complete_at")),
+    }
+
+
+def _may_record_tests(step: dict[str, Any]) -> bool:
+    """Whether a finished step may have recorded test results: a skipped one never ran."""
+    return step.get("results") != SKIPPED and step.get("started_at") is not None
 
 
 def _test_counts(result_sets: Sequence[dict[str, Any]]) -> TestInfo | None:

@@ -45,6 +45,7 @@ from buildbot_jira.delivery.outbox import (
 from buildbot_jira.jira.errors import JiraConfigError
 from buildbot_jira.jira.http import check_base_url
 from buildbot_jira.jira.model import BUILD_STATES, DEPLOYMENT_STATES
+from buildbot_jira.jira.rate_limits import MAX_REQUEST_INTERVAL
 from buildbot_jira.mapping.builds import DEFAULT_RESULT_STATES, BuildMapping
 from buildbot_jira.mapping.deployments import DEFAULT_DEPLOYMENT_STATES, DeploymentMapping
 from buildbot_jira.mapping.keys import IssueKeyRules
@@ -85,6 +86,9 @@ _SITE_CHECKS: Mapping[str, Check] = {
     "api_url": lambda v, a: check_base_url(v, argument=a),
     "site_url": lambda v, a: None if v is None else check_base_url(v, argument=a),
     "timeout": lambda v, a: check_number(v, a, minimum=1),
+    "min_request_interval": lambda v, a: check_number(
+        v, a, minimum=0, maximum=MAX_REQUEST_INTERVAL
+    ),
 }
 
 

@@ -11,6 +11,7 @@ becomes an update.
 from __future__ import annotations
 
 import json
+from collections.abc import Hashable
 from typing import Any, ClassVar
 
 from buildbot import config
@@ -45,16 +46,19 @@ def reporter_retry(min_backoff: float) -> RetryPolicy:
 
 
 class RecentIds:
-    """The ids most recently added, at most ``size`` of them (the oldest go first)."""
+    """The ids (or other hashable values) most recently added, at most ``size`` of them.
+
+    The oldest go first.
+    """
 
     def __init__(self, size: int = 10_000) -> None:
         self._size = size
-        self._ids: dict[int, None] = {}
+        self._ids: dict[Hashable, None] = {}
 
     def __contains__(self, identifier: object) -> bool:
         return identifier in self._ids
 
-    def add(self, identifier: int) -> None:
+    def add(self, identifier: Hashable) -> None:
         """Remember ``identifier``, forgetting the oldest beyond ``size``."""
         self._ids[identifier] = None
         while len(self._ids) > self._size:
@@ -74,7 +78,11 @@ class JiraReporterBase(ReporterBase):
     options: ReporterOptions | None = None
     #: Where updates wait for delivery; None until the service is configured.
     outbox: Outbox | None = None
+    #: The generator in use, which remembers the running builds; None until configured.
+    events: JiraEventGenerator | None = None
     _connection: JiraConnection | None = None
+    # The notes about a build's keys that were logged: each once per build.
+    _noted: RecentIds | None = None
     _sequence: SequenceNumbers | None = None
 
     def __repr__(self) -> str:
@@ -109,7 +117,9 @@ class JiraReporterBase(ReporterBase):
 
     def generator(self, options: ReporterOptions) -> JiraEventGenerator:
         """The generator that picks this reporter's events."""
-        return JiraEventGenerator(builders=options.builders, branches=options.branches)
+        return JiraEventGenerator(
+            builders=options.builders, branches=options.branches, mapping=options.mapping
+        )
 
     def checkConfig(
         self,
@@ -165,6 +175,7 @@ class JiraReporterBase(ReporterBase):
                 name=self.name,
             )
             self._sequence = SequenceNumbers()
+            self._noted = RecentIds()
         outbox = self.outbox
         outbox.client = connection.client
         outbox.cap = options.outbox_size
@@ -177,7 +188,10 @@ class JiraReporterBase(ReporterBase):
         self.options = options
         if old is not None:
             await old.release()
-        await super().reconfigService(generators=[self.generator(options)])
+        # A new generator reads each running build afresh on its next event:
+        # the keys it found may depend on options that have just changed.
+        self.events = self.generator(options)
+        await super().reconfigService(generators=[self.events])
 
     # -- life cycle -------------------------------------------------------------
 
@@ -261,10 +275,14 @@ class JiraReporterBase(ReporterBase):
         return self._sequence.next(self.now())
 
     def issue_keys(self, snapshot: BuildSnapshot) -> tuple[str, ...]:
-        """The build's issue keys; what was odd about them is logged."""
+        """The build's issue keys; what was odd about them is logged, once per build."""
         assert self.options is not None
+        assert self._noted is not None
         keys = self.options.mapping.issue_keys(snapshot)
         for note in keys.notes:
+            if (snapshot.buildid, note) in self._noted:
+                continue
+            self._noted.add((snapshot.buildid, note))
             log.warn(
                 "{reporter}: build {build}: {note}",
                 reporter=self.name,

@@ -18,6 +18,7 @@ import attrs
 
 from buildbot_jira.jira.auth import DEFAULT_API_URL, hidden_repr
 from buildbot_jira.jira.http import DEFAULT_TIMEOUT
+from buildbot_jira.jira.rate_limits import DEFAULT_MIN_REQUEST_INTERVAL
 
 __all__ = ["Credential", "JiraSite"]
 
@@ -38,6 +39,8 @@ class JiraSite(Generic[Credential]):
     :param site_url: where the site answers ``/_edge/tenant_info``
         (``https://<site>`` when None).
     :param timeout: seconds to wait for each answer.
+    :param min_request_interval: seconds between two requests to one endpoint
+        of the site while busy (0: no pacing of our own).
     """
 
     site: str
@@ -47,6 +50,7 @@ class JiraSite(Generic[Credential]):
     api_url: str = DEFAULT_API_URL
     site_url: str | None = None
     timeout: float = DEFAULT_TIMEOUT
+    min_request_interval: float = DEFAULT_MIN_REQUEST_INTERVAL
 
     def rendered(self, client_id: str, client_secret: str) -> JiraSite[str]:
         """The same site with the credentials given as rendered strings."""

@@ -19,10 +19,15 @@ UNAVAILABLE = "Jira site 'example.atlassian.net' is unavailable after 1 attempts
 
 
 def update(
-    number: int, sequence: int, *, state: str = "successful", key: str | None = None
+    number: int,
+    sequence: int,
+    *,
+    state: str = "successful",
+    key: str | None = None,
+    issues: tuple[str, ...] = ("PROJ-1",),
 ) -> Update:
-    """An update of build ``number``; final unless ``state`` is ``in_progress``."""
-    payload = build_payload(number, updateSequenceNumber=sequence, state=state)
+    """An update of build ``number`` naming ``issues``; final unless ``in_progress``."""
+    payload = build_payload(number, keys=issues, updateSequenceNumber=sequence, state=state)
     return Update(
         entity="builds",
         key=key or KEY.format(number),
@@ -48,10 +53,19 @@ class OutboxTestCase(unittest.TestCase):
         store: MemoryStore | None = None,
         delay: float = 0.0,
         on_result: Any = None,
+        min_request_interval: float = 0.0,
+        start: float = 0.0,
     ) -> Outbox:
-        """A started outbox with its own clock (``self.clock``) and Jira (``self.jira``)."""
+        """A started outbox with its own clock (``self.clock``) and Jira (``self.jira``).
+
+        The clock starts at ``start``; ``min_request_interval`` paces the fake
+        Jira's limits (none by default).
+        """
         self.clock = task.Clock()
-        self.jira = FakeJira(clock=self.clock, delay=delay)
+        self.clock.advance(start)
+        self.jira = FakeJira(
+            clock=self.clock, delay=delay, min_request_interval=min_request_interval
+        )
         self.store = store or MemoryStore()
         outbox = Outbox(
             client=self.jira,

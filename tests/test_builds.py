@@ -30,7 +30,7 @@ from buildbot_jira.mapping.builds import (
     final_state,
     instance_name,
 )
-from buildbot_jira.mapping.keys import IssueKeyRules
+from buildbot_jira.mapping.keys import IssueKeyRules, SourceKeys
 from buildbot_jira.simulator.contract import entity_schema, validation_errors
 
 
@@ -165,6 +165,46 @@ class FieldTests(unittest.TestCase):
         data = build_data(snap)
         assert isinstance(data, BuildData)
         self.assertEqual(validation_errors(entity_schema("builds"), data.to_json()), [])
+
+    def test_keys_found_once_per_build_stand_in_for_the_commit_messages(self) -> None:
+        mapping = BuildMapping()
+        snap = snapshot(properties={"title": "OPS-9 title"}, change_comments=("PROJ-124 OPS-9",))
+        found = mapping.source_keys(snap)
+        self.assertEqual(
+            found, SourceKeys(branch_keys=("PROJ-123",), change_keys=("PROJ-124", "OPS-9"))
+        )
+        kept = snapshot(properties={"title": "OPS-9 title"}, change_comments=(), source_keys=found)
+        self.assertEqual(mapping.issue_keys(kept), mapping.issue_keys(snap))
+        self.assertEqual(mapping.issue_keys(kept).keys, ("PROJ-123", "OPS-9", "PROJ-124"))
+
+    def test_the_text_searched_per_build_is_capped_properties_first(self) -> None:
+        rules = IssueKeyRules(max_chars_per_build=100)
+        mapping = BuildMapping(rules=rules)
+        title = "TITLE-1 " + "x" * 52  # 60 characters: the commit messages get 40
+        comments = ("EARLY-2 " + "x" * 30, "LATE-3", "LATER-4")
+        snap = snapshot(properties={"title": title}, change_comments=comments)
+        keys = mapping.issue_keys(snap)
+        self.assertEqual(keys.keys, ("PROJ-123", "TITLE-1", "EARLY-2", "LATE-3"))
+        self.assertIn(
+            "only the first 100 characters of its properties and commit messages "
+            "were searched for issue keys",
+            keys.notes,
+        )
+        found = mapping.source_keys(snap)
+        self.assertTrue(found.cut)
+        self.assertEqual(found.change_keys, ("EARLY-2", "LATE-3"))
+        kept = snapshot(properties={"title": title}, source_keys=found, change_comments=())
+        self.assertEqual(mapping.issue_keys(kept), keys)
+        # Within the cap, nothing is noted.
+        self.assertEqual(BuildMapping().issue_keys(snap).notes, ())
+
+    def test_the_default_cap_is_one_mebibyte_per_build(self) -> None:
+        message = "x" * 600_000 + " LATE-1"
+        snap = snapshot(change_comments=("EARLY-1 " + message, message))
+        keys = BuildMapping().issue_keys(snap)
+        self.assertEqual(keys.keys, ("PROJ-123", "EARLY-1", "LATE-1"))  # the first, whole
+        self.assertEqual(len(keys.notes), 1)
+        self.assertEqual(IssueKeyRules().max_chars_per_build, 1 << 20)
 
     def test_test_counts_from_sets_and_properties(self) -> None:
         self.assertIsNone(build_test_info(snapshot()))

@@ -11,7 +11,7 @@ from twisted.internet import reactor
 from twisted.internet.utils import getProcessOutputAndValue
 from twisted.trial import unittest
 
-from buildbot_jira.simulator import DEFAULT_CLIENT_ID, RunningSimulator
+from buildbot_jira.simulator import DEFAULT_CLIENT_ID, DEFAULT_CLOUD_ID, RunningSimulator
 from buildbot_jira.simulator.contract import entity_schema, validation_errors
 from buildbot_jira.tools import check
 from buildbot_jira.tools.cli import build_parser
@@ -45,13 +45,19 @@ class CheckTestCase(unittest.TestCase):
         ]
 
     async def check(
-        self, *extra: str, secret: str | None = SECRET, site_url: str | None = None
+        self,
+        *extra: str,
+        secret: str | None = SECRET,
+        site_url: str | None = None,
+        prompt: check.SecretPrompt | None = None,
     ) -> tuple[int, str]:
         """The exit code and everything printed (stdout, then stderr)."""
         environ = {} if secret is None else {"JIRA_CLIENT_SECRET": secret}
         args = build_parser().parse_args(self.arguments(*extra, site_url=site_url))
         out, err = io.StringIO(), io.StringIO()
-        code = await check.run(args, out=out, err=err, environ=environ, reactor=reactor)
+        code = await check.run(
+            args, out=out, err=err, environ=environ, reactor=reactor, prompt=prompt
+        )
         output = out.getvalue() + err.getvalue()
         for value in (SECRET, WRONG_SECRET):
             self.assertNotIn(value, output)
@@ -117,6 +123,51 @@ class CheckOutcomeTests(CheckTestCase):
         self.assertEqual(code, check.EXIT_UNKNOWN_SITE)
         self.assertIn("wrong cloud ID (exit code 3)", output)
         self.assertIn("leave out --cloud-id", output)
+
+    @coroutine_test
+    async def test_a_wrong_cloud_id_fails_a_read_only_check_too(self) -> None:
+        await self.start()
+        wrong = "11111111-1111-4111-8111-111111111111"
+        for extra in ((), ("--deployments",)):
+            with self.subTest(extra=extra):
+                code, output = await self.check("--cloud-id", wrong, *extra)
+                self.assertEqual(code, check.EXIT_UNKNOWN_SITE, output)
+                self.assertIn("[1/", output)
+                self.assertIn("cloud ID of example.atlassian.net ... FAILED", output)
+                self.assertIn("wrong cloud ID (exit code 3)", output)
+                self.assertIn(f"--cloud-id {wrong} is not the cloud ID of", output)
+                self.assertIn(f"which is {DEFAULT_CLOUD_ID}", output)
+                self.assertNotIn("OK: these credentials work", output)
+        self.assertEqual(self.running.simulator.token_requests, 0)  # it stopped at once
+
+    @coroutine_test
+    async def test_the_right_cloud_id_is_confirmed_by_the_site(self) -> None:
+        await self.start()
+        code, output = await self.check("--cloud-id", DEFAULT_CLOUD_ID)
+        self.assertEqual(code, check.EXIT_OK, output)
+        self.assertIn(
+            f"[1/3] cloud ID of example.atlassian.net ... {DEFAULT_CLOUD_ID} "
+            "(given with --cloud-id; the site's own)",
+            output,
+        )
+        # One token for both clients: the look-up shares the check's connections.
+        self.assertEqual(self.running.simulator.token_requests, 1)
+
+    @coroutine_test
+    async def test_a_cloud_id_the_site_cannot_confirm_is_said_to_be_unconfirmed(self) -> None:
+        await self.start()
+        elsewhere = f"{self.running.url}/no-such-site"
+        code, output = await self.check("--cloud-id", DEFAULT_CLOUD_ID, site_url=elsewhere)
+        self.assertEqual(code, check.EXIT_OK, output)
+        self.assertIn("(given with --cloud-id; not confirmed, since Jira site", output)
+        self.assertIn("add --issue KEY to prove it with a test build", output)
+        # A test build does prove it: the gateway refuses a write to a wrong cloud ID.
+        code, output = await self.check(
+            "--cloud-id", "not-a-cloud", "--issue", "PROJ-7", site_url=elsewhere
+        )
+        self.assertEqual(code, check.EXIT_UNKNOWN_SITE, output)
+        self.assertIn("wrong cloud ID (exit code 3)", output)
+        self.assertEqual(self.stored_builds(), [])
 
     @coroutine_test
     async def test_unknown_issue_key_is_named(self) -> None:
@@ -190,6 +241,39 @@ class CheckUsageTests(CheckTestCase):
         code, output = await self.check("--client-secret-file", path, secret=None)
         self.assertEqual(code, check.EXIT_OK)
         self.assertIn(f"(secret from file {path})", output)
+
+    @coroutine_test
+    async def test_without_a_file_or_variable_the_secret_is_asked_for(self) -> None:
+        await self.start()
+        asked: list[str] = []
+
+        def prompt(question: str) -> str:
+            asked.append(question)
+            return SECRET + "\n"
+
+        code, output = await self.check("--issue", "PROJ-7", secret=None, prompt=prompt)
+        self.assertEqual(code, check.EXIT_OK, output)
+        self.assertEqual(asked, ["Client secret for client ID 'sim-client-id' (input hidden): "])
+        self.assertIn("(secret from the prompt)", output)
+        code, output = await self.check(secret=None, prompt=lambda question: "")
+        self.assertEqual(code, check.EXIT_USAGE)
+        self.assertIn("none was typed at the prompt", output)
+
+    @coroutine_test
+    async def test_a_file_or_variable_spares_the_prompt(self) -> None:
+        await self.start()
+
+        def prompt(question: str) -> str:
+            raise AssertionError("asked for a secret it had")
+
+        path = self.mktemp()
+        with open(path, "w", encoding="utf-8") as file:
+            file.write(SECRET)
+        code, _ = await self.check("--client-secret-file", path, secret=None, prompt=prompt)
+        self.assertEqual(code, check.EXIT_OK)
+        code, output = await self.check(prompt=prompt)  # $JIRA_CLIENT_SECRET, as before
+        self.assertEqual(code, check.EXIT_OK)
+        self.assertIn("(secret from $JIRA_CLIENT_SECRET)", output)
 
     @coroutine_test
     async def test_a_secret_on_the_command_line_is_refused_unechoed(self) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import attrs
 from buildbot.test.fake import fakemaster
 from buildbot.test.reactor import TestReactorMixin
 from twisted.trial import unittest
@@ -17,6 +18,7 @@ from buildbot_jira.connection import (
     open_connection,
     token_key,
 )
+from buildbot_jira.jira.rate_limits import DEFAULT_MIN_REQUEST_INTERVAL
 from buildbot_jira.jira.retry import RetryPolicy
 from buildbot_jira.sites import JiraSite
 from tests.support import SECRET, coroutine_test
@@ -104,6 +106,18 @@ class SharingTests(TransportsRecorded):
         self.assertEqual(client.retry, RETRY)
         self.assertEqual(client.tokens.credentials.client_secret, SECRET)
         self.assertEqual(self.transports[0].reactor, "the reactor")
+
+    def test_another_pace_gets_a_client_and_limits_of_its_own(self) -> None:
+        pool = ConnectionPool()
+        first = pool.acquire(SITE, retry=RETRY)
+        slower = pool.acquire(attrs.evolve(SITE, min_request_interval=5.0), retry=RETRY)
+        again = pool.acquire(SITE, retry=RETRY)
+        self.assertIsNot(first.client, slower.client)
+        self.assertIs(first.client.tokens, slower.client.tokens)
+        self.assertEqual(slower.client.limits.min_interval, 5.0)
+        # One pace per site and settings: every user shares one view of Jira's limits.
+        self.assertIs(again.client.limits, first.client.limits)
+        self.assertEqual(first.client.limits.min_interval, DEFAULT_MIN_REQUEST_INTERVAL)
 
     def test_keys_hold_no_secret(self) -> None:
         for key in (token_key(SITE), client_key(SITE, RETRY)):

@@ -46,6 +46,11 @@ class DemoCommandTests(unittest.TestCase):
         self.assertIn(("successful", "staging", "staging"), deployments)
         self.assertIn(("successful", "production", "production"), deployments)
         self.assertIn("Every expected build and deployment was accepted.", output)
+        # The links lead to a master that is gone, and the demo says so.
+        self.assertIn(demo.link_note(), output)
+        self.assertIn("which served no web UI and has stopped", demo.link_note())
+        self.assertIn("(the check asks for the secret)", output)
+        self.assertNotIn("$JIRA_CLIENT_SECRET", output)
         # Progress lines came while it worked, and it cleaned up after itself.
         self.assertIn("build app #2 finished: failure", output)
         workdir = re.search(r"working in (\S+)", output)

@@ -190,7 +190,7 @@ class RenderPageTests(unittest.TestCase):
         )
         self.assertIn('<script nonce="n0nce">', page)
         self.assertIn('<style nonce="n0nce">', page)
-        self.assertIn("<code>OPS-4</code> (2 ", page)
+        self.assertIn("<code>OPS-4</code> (2 entities)", page)
         self.assertIn("Known projects: PROJ.", page)
         self.assertIn("<code>--project OPS</code>", page)
 

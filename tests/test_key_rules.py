@@ -126,6 +126,8 @@ def test_invalid_regex_is_a_config_error_naming_pattern(pattern: str) -> None:
         ({"max_keys": 2.5}, "max_keys"),
         ({"max_chars_per_text": 0}, "max_chars_per_text"),
         ({"max_chars_per_text": None}, "max_chars_per_text"),
+        ({"max_chars_per_build": 0}, "max_chars_per_build"),
+        ({"max_chars_per_build": 1.5}, "max_chars_per_build"),
         ({"ignored": "CVE"}, "ignored"),
         ({"ignored": None}, "ignored"),
         ({"ignored": {1}}, "ignored"),

@@ -18,10 +18,14 @@ from buildbot_jira.mapping.keys import (
     DEFAULT_RULES,
     MAX_ISSUE_KEYS,
     IssueKeyRules,
+    KeyScan,
     ParsedIssueKeys,
     RejectedIssueKey,
+    SourceKeys,
     extract_issue_keys,
+    find_source_keys,
     parse_issue_keys_property,
+    scan_issue_keys,
 )
 from tests.key_strategies import key_like_text
 
@@ -251,6 +255,66 @@ def test_property_error_names_the_item_of_a_list() -> None:
 def test_property_error_names_a_custom_property() -> None:
     with pytest.raises(ValueError, match=r"^property my_keys is int"):
         parse_issue_keys_property(3, name="my_keys")
+
+
+# --- a budget across texts -------------------------------------------------------
+
+
+def test_a_scan_reads_its_budget_across_texts_and_says_when_it_ran_out() -> None:
+    texts = ["ABC-1 " + "x" * 94, "DEF-2 " + "x" * 94, "GHI-3"]
+    assert scan_issue_keys(texts, max_chars=300) == KeyScan(keys=("ABC-1", "DEF-2", "GHI-3"))
+    assert scan_issue_keys(texts, max_chars=200) == KeyScan(keys=("ABC-1", "DEF-2"), cut=True)
+    assert scan_issue_keys(texts, max_chars=100) == KeyScan(keys=("ABC-1",), cut=True)
+    # A key that starts within the budget is read to its end, as within a text.
+    assert scan_issue_keys(texts, max_chars=101) == KeyScan(keys=("ABC-1", "DEF-2"), cut=True)
+    assert scan_issue_keys(texts, max_chars=0) == KeyScan(cut=True)
+
+
+def test_the_per_text_cap_still_applies_and_is_not_a_cut_of_the_budget() -> None:
+    rules = IssueKeyRules(max_chars_per_text=10)
+    texts = ["ABC-1 " + "x" * 50 + " LATE-1", "DEF-2"]
+    assert scan_issue_keys(texts, rules, max_chars=20) == KeyScan(keys=("ABC-1", "DEF-2"))
+    assert scan_issue_keys(texts, rules, max_chars=15) == KeyScan(keys=("ABC-1", "DEF-2"))
+    assert scan_issue_keys(texts, rules, max_chars=9) == KeyScan(keys=("ABC-1",), cut=True)
+
+
+def test_empty_texts_cost_nothing_and_the_scan_stops_at_max_keys() -> None:
+    assert scan_issue_keys([None, "", b"ABC-1"], max_chars=5) == KeyScan(keys=("ABC-1",))
+    rules = IssueKeyRules(max_keys=2)
+    many = ["ABC-1 ABC-2 ABC-3", "x" * 100]
+    assert scan_issue_keys(many, rules, max_chars=10) == KeyScan(keys=("ABC-1", "ABC-2"))
+
+
+def test_a_hundred_huge_commit_messages_cost_one_budget() -> None:
+    # Each message alone is within the per-text cap; together they are 100 MB.
+    message = "x" * (1 << 20) + " LATE-1"
+    found = scan_issue_keys(["EARLY-1 " + message] + [message] * 99, max_chars=1 << 20)
+    assert found == KeyScan(keys=("EARLY-1",), cut=True)
+
+
+def test_source_keys_read_every_branch_and_the_commit_messages_within_the_budget() -> None:
+    found = find_source_keys(
+        ["feature/ABC-1", None, "OPS-2"], ["DEF-3: fix", "GHI-4: more"], max_chars=10
+    )
+    assert found == SourceKeys(branch_keys=("ABC-1", "OPS-2"), change_keys=("DEF-3",), cut=True)
+    rules = IssueKeyRules(projects={"DEF"})
+    found = find_source_keys(["ABC-1"], ["DEF-3 GHI-4"], rules, max_chars=100)
+    assert found == SourceKeys(change_keys=("DEF-3",))
+
+
+@given(
+    st.lists(st.text(alphabet="AB- 12_x", max_size=30), max_size=6),
+    st.integers(min_value=0, max_value=200),
+)
+def test_a_scan_finds_a_prefix_of_what_an_unbounded_one_finds(
+    texts: list[str], budget: int
+) -> None:
+    everything = extract_issue_keys(texts)
+    found = scan_issue_keys(texts, max_chars=budget)
+    assert set(found.keys) <= set(everything)
+    assert found.keys == tuple(k for k in everything if k in found.keys)
+    if budget >= sum(len(text) for text in texts):
+        assert found == KeyScan(keys=everything)
 
 
 # --- documentation -------------------------------------------------------------

@@ -330,3 +330,36 @@ class PropertyTests(unittest.TestCase):
         last = {item.slot: item for item in sent}
         self.assertEqual(last, newest)
         self.assertEqual(len(ledger), 0)
+
+
+class ChosenBatchTests(unittest.TestCase):
+    def test_pending_entity_types_come_oldest_first(self) -> None:
+        ledger = Ledger()
+        self.assertEqual(ledger.pending_entities(), [])
+        ledger.put(update(1, 100, entity="deployments"))
+        ledger.put(update(2, 100))
+        ledger.put(update(3, 100, entity="deployments"))
+        self.assertEqual(ledger.pending_entities(), ["deployments", "builds"])
+        self.assertEqual(numbers(ledger.pending_of("deployments")), [1, 3])
+        self.assertEqual(numbers(ledger.take_batch("builds")), [2])
+        ledger.settle()
+        self.assertEqual(ledger.pending_entities(), ["deployments"])
+        self.assertEqual(ledger.pending_of("builds"), [])
+
+    def test_held_updates_stay_behind_in_their_place(self) -> None:
+        ledger = Ledger()
+        for number in range(1, 6):
+            ledger.put(update(number, 100))
+        batch = ledger.take_batch(held=lambda u: u.payload["buildNumber"] in (2, 4))
+        self.assertEqual(numbers(batch), [1, 3, 5])
+        ledger.settle()
+        ledger.put(update(6, 100))
+        self.assertEqual(numbers(ledger.take_batch()), [2, 4, 6])
+
+    def test_a_batch_leaves_out_held_updates_yet_stays_full(self) -> None:
+        ledger = Ledger()
+        for number in range(BATCH_SIZE + 10):
+            ledger.put(update(number, 100))
+        batch = ledger.take_batch(held=lambda u: u.payload["buildNumber"] < 10)
+        self.assertEqual(numbers(batch), list(range(10, BATCH_SIZE + 10)))
+        self.assertEqual(numbers(ledger.pending.values()), list(range(10)))

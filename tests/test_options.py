@@ -11,6 +11,7 @@ from twisted.trial import unittest
 from buildbot_jira.jira.auth import DEFAULT_API_URL
 from buildbot_jira.jira.errors import JiraConfigError
 from buildbot_jira.jira.http import DEFAULT_TIMEOUT
+from buildbot_jira.jira.rate_limits import DEFAULT_MIN_REQUEST_INTERVAL
 from buildbot_jira.mapping.builds import DEFAULT_TEXT_PROPERTIES
 from buildbot_jira.mapping.deployments import DEFAULT_DEPLOYMENT_STATES
 from buildbot_jira.mapping.keys import ISSUE_KEYS_PROPERTY
@@ -121,6 +122,31 @@ class ReporterOptionsTests(unittest.TestCase):
         arguments = {"builders": ["app"], "debug": True}
         parse_build_reporter(**GOOD, **arguments)
         self.assertEqual(arguments, {"builders": ["app"], "debug": True})
+
+
+class MinRequestIntervalTests(unittest.TestCase):
+    def test_the_default_paces_one_request_per_second(self) -> None:
+        self.assertEqual(parse_build_reporter(**GOOD).site.min_request_interval, 1.0)
+        self.assertEqual(DEFAULT_MIN_REQUEST_INTERVAL, 1.0)
+        self.assertEqual(parse_gate(**gate_arguments()).site.min_request_interval, 1.0)
+
+    def test_every_reporter_takes_it_and_zero_turns_pacing_off(self) -> None:
+        self.assertEqual(
+            parse_build_reporter(**GOOD, min_request_interval=2.5).site.min_request_interval, 2.5
+        )
+        options = parse_deployment_reporter(**GOOD, environment_id="x", min_request_interval=0)
+        self.assertEqual(options.site.min_request_interval, 0.0)
+        self.assertIn("min_request_interval", BUILD_REPORTER_ARGUMENTS)
+        self.assertIn("min_request_interval", DEPLOYMENT_REPORTER_ARGUMENTS)
+
+    def test_a_wrong_interval_is_named(self) -> None:
+        for value in (-1, True, "1", 61, float("nan"), float("inf")):
+            with self.assertRaises(JiraConfigError) as raised:
+                parse_build_reporter(**GOOD, min_request_interval=value)
+            self.assertEqual(
+                str(raised.exception),
+                f"min_request_interval must be a number from 0 to 60, not {value!r}",
+            )
 
 
 class GateOptionsTests(unittest.TestCase):

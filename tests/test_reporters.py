@@ -5,15 +5,19 @@ from __future__ import annotations
 import re
 from typing import Any
 
+import attrs
 from buildbot import config
 from buildbot.config.errors import capture_config_errors
 from buildbot.plugins import reporters, util
 from buildbot.reporters.base import ReporterBase
-from twisted.internet import defer
+from twisted.internet import defer, task
+from twisted.logger import formatEvent, globalLogPublisher
 from twisted.trial import unittest
 
+from buildbot_jira.build_reporter import RunningBuilds
 from buildbot_jira.events import JiraEventGenerator
 from buildbot_jira.jira.http import DEFAULT_TIMEOUT
+from buildbot_jira.mapping.builds import BuildSnapshot
 from buildbot_jira.mapping.keys import ISSUE_KEYS_PROPERTY
 from buildbot_jira.options import BuildReporterOptions, DeploymentReporterOptions
 from buildbot_jira.reporter_base import RecentIds
@@ -180,3 +184,62 @@ class RecentIdsTests(unittest.TestCase):
         self.assertTrue(all(identifier in recent for identifier in (2, 3, 4)))
         recent.add(2)  # seen again: still remembered, nothing else forgotten
         self.assertIn(3, recent)
+
+
+class EventSelectionTests(unittest.TestCase):
+    """What each reporter's generator reads for, decided before any read."""
+
+    def test_the_build_reporter_reads_steps_only_of_builds_it_sent_that_still_run(self) -> None:
+        reporter = JiraBuildReporter(name="jira", **GOOD)
+        generator = reporter.generator(JiraBuildReporter.parse_options(**GOOD))
+        assert generator.step_filter is not None
+        step = {"buildid": 10, "stepid": 3}
+        self.assertFalse(generator.step_filter("finished", step))  # not configured yet
+        reporter._builds = RunningBuilds(task.Clock())
+        self.assertFalse(generator.step_filter("finished", step))  # never sent: no keys
+        reporter._builds.sent(10, None)
+        self.assertTrue(generator.step_filter("finished", step))
+        reporter._builds.finish(10)
+        self.assertFalse(generator.step_filter("finished", step))
+
+    def test_the_deployment_reporter_reads_no_test_results(self) -> None:
+        arguments = {**GOOD, "step_pattern": "^deploy to (?P<environment>.+)$"}
+        reporter = JiraDeploymentReporter(name="jira", **arguments)
+        generator = reporter.generator(JiraDeploymentReporter.parse_options(**arguments))
+        self.assertFalse(generator.test_results)
+        build = JiraBuildReporter(name="jira", **GOOD).generator(
+            JiraBuildReporter.parse_options(**GOOD)
+        )
+        self.assertTrue(build.test_results)
+
+    def test_the_generator_finds_keys_with_the_reporters_rules(self) -> None:
+        options = JiraBuildReporter.parse_options(**GOOD, projects=["OPS"])
+        generator = JiraBuildReporter(name="jira", **GOOD).generator(options)
+        self.assertIs(generator.mapping, options.mapping)
+
+
+class IssueKeyNotesTests(unittest.TestCase):
+    def test_each_note_about_a_builds_keys_is_logged_once_per_build(self) -> None:
+        reporter = JiraBuildReporter(name="jira", **GOOD)
+        reporter.options = JiraBuildReporter.parse_options(**GOOD)
+        reporter._noted = RecentIds()
+        logged: list[str] = []
+
+        def observe(event: dict[str, Any]) -> None:
+            logged.append(formatEvent(event))
+
+        globalLogPublisher.addObserver(observe)
+        self.addCleanup(globalLogPublisher.removeObserver, observe)
+        build = BuildSnapshot(
+            buildid=10,
+            number=1,
+            builderid=1,
+            builder_name="app",
+            masterid=1,
+            url="http://ci.example.com/#/builders/1/builds/1",
+            properties={"jira_issue_keys": 5, "title": "PROJ-1"},
+        )
+        for snapshot in (build, build, attrs.evolve(build, buildid=11)):
+            self.assertEqual(reporter.issue_keys(snapshot), ("PROJ-1",))
+        notes = [line for line in logged if "'jira_issue_keys' ignored" in line]
+        self.assertEqual(len(notes), 2, logged)

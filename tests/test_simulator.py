@@ -128,13 +128,17 @@ def run(coroutine_function: Any) -> Any:
     return test
 
 
-class InMemoryTests(unittest.TestCase):
-    """``JiraSimulator.resource()`` served without sockets, through treq's testing agent."""
+class InMemoryTestCase(unittest.TestCase):
+    """A simulator served without sockets, through treq's testing agent, on a fake clock."""
 
     def setUp(self) -> None:
         self.clock = task.Clock()
-        self.simulator = JiraSimulator(clock=self.clock)
-        self.http = StubTreq(self.simulator.resource())
+        self.serve(JiraSimulator(clock=self.clock))
+
+    def serve(self, simulator: JiraSimulator) -> None:
+        """Serve ``simulator`` (whose clock should be ``self.clock``) from now on."""
+        self.simulator = simulator
+        self.http = StubTreq(simulator.resource())
 
     def call(self, method: str, path: str, body: Any = None, *, token: str = "") -> Reply:
         headers = {"Authorization": f"Bearer {token}"} if token else {}
@@ -147,6 +151,10 @@ class InMemoryTests(unittest.TestCase):
             {k.decode().lower(): v[0].decode() for k, v in response.headers.getAllRawHeaders()},
             json.loads(raw) if raw else None,
         )
+
+
+class InMemoryTests(InMemoryTestCase):
+    """``JiraSimulator.resource()`` served without sockets, through treq's testing agent."""
 
     def test_the_resource_answers_the_whole_api(self) -> None:
         token = self.call("POST", "/oauth/token", CREDENTIALS).body["access_token"]

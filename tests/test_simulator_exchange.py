@@ -41,3 +41,12 @@ class ExchangeTests(unittest.TestCase):
         self.assertEqual(request.header("Content-Type"), "application/json")
         self.assertEqual(request.header("Authorization"), "")
         self.assertEqual(request.first_segment, "")
+
+    def test_headers_added_to_an_answer_win_and_leave_the_original_alone(self) -> None:
+        answer = Answer(202, {"ok": True}, {"Allow": "GET", "X-One": "1"})
+        added = answer.with_headers({"X-One": "2", "X-Two": "2"})
+        self.assertEqual(
+            added, Answer(202, {"ok": True}, {"Allow": "GET", "X-One": "2", "X-Two": "2"})
+        )
+        self.assertEqual(answer.headers, {"Allow": "GET", "X-One": "1"})
+        self.assertIs(answer.with_headers({}), answer)

@@ -2,18 +2,27 @@
 
 from __future__ import annotations
 
+import email.utils
+
 from twisted.trial import unittest
 from twisted.web.client import ResponseNeverReceived
 
 from buildbot_jira.simulator.exchange import IncomingRequest
 from buildbot_jira.simulator.faults import FaultPlan
+from buildbot_jira.simulator.rate_limits import RATE_LIMIT_REASONS, http_date, iso_moment
 
 from .test_contract import valid_build
 from .test_simulator import (
+    BUILDS,
     CREDENTIALS,
+    InMemoryTestCase,
+    Reply,
     SimulatorTestCase,
     run,
 )
+
+# A moment of 2027, with a fraction, so that dates and rounding show.
+START = 1_800_000_000.25
 
 
 class FaultTests(SimulatorTestCase):
@@ -57,6 +66,87 @@ class FaultTests(SimulatorTestCase):
         self.assertEqual(self.simulator.requests[-1].fault, "drop")
         self.assertIsNone(self.simulator.requests[-1].status)
         self.assertEqual((await self.post_builds(valid_build(), token=token)).status, 202)
+
+
+class ProvokedRateLimitTests(InMemoryTestCase):
+    """Faults that play each of Jira's rate limits, for clients to rehearse with (in memory)."""
+
+    def setUp(self) -> None:
+        super().setUp()
+        self.clock.advance(START)
+        self.token = self.simulator.issue_token()
+
+    def post(self) -> Reply:
+        return self.call("POST", BUILDS, {"builds": [valid_build()]}, token=self.token)
+
+    def test_each_reason_comes_back_as_asked(self) -> None:
+        for reason in RATE_LIMIT_REASONS:
+            self.simulator.fail_next(1, 429, retry_after=3, reason=reason)
+            refused = self.post()
+            self.assertEqual(refused.status, 429)
+            self.assertEqual(refused.headers["ratelimit-reason"], reason)
+            self.assertEqual(refused.headers["retry-after"], "3")
+            self.assertNotIn("x-ratelimit-reset", refused.headers)
+        self.assertEqual({r.fault for r in self.simulator.requests}, {"fail"})
+        self.assertEqual(self.simulator.builds, {})
+        self.assertEqual(self.post().status, 202)
+
+    def test_retry_after_as_an_http_date_counts_from_the_answer(self) -> None:
+        self.simulator.fail_next(
+            1, 429, retry_after=30, reason="jira-quota-based", retry_after_form="http-date"
+        )
+        self.clock.advance(5)
+        refused = self.post()
+        self.assertEqual(refused.headers["retry-after"], http_date(START + 5 + 30))
+        told = email.utils.parsedate_to_datetime(refused.headers["retry-after"]).timestamp()
+        self.assertTrue(START + 35 <= told < START + 36)
+        self.assertEqual(refused.headers["ratelimit-reason"], "jira-quota-based")
+
+    def test_a_wait_told_only_by_x_ratelimit_reset(self) -> None:
+        self.simulator.fail_next(
+            1, 429, retry_after=3, reason="jira-per-issue-on-write", retry_after_form="reset"
+        )
+        refused = self.post()
+        self.assertNotIn("retry-after", refused.headers)
+        self.assertEqual(refused.headers["x-ratelimit-reset"], iso_moment(START + 3))
+        self.assertEqual(refused.headers["ratelimit-reason"], "jira-per-issue-on-write")
+
+    def test_a_503_with_retry_after_and_any_headers(self) -> None:
+        self.simulator.fail_next(
+            1, 503, retry_after=2, headers={"X-RateLimit-NearLimit": "true", "Retry-After": "9"}
+        )
+        failed = self.post()
+        self.assertEqual(failed.status, 503)
+        # Headers given by name win over the ones the fault makes.
+        self.assertEqual(failed.headers["retry-after"], "9")
+        self.assertEqual(failed.headers["x-ratelimit-nearlimit"], "true")
+        self.assertNotIn("ratelimit-reason", failed.headers)
+
+    def test_a_recurring_fault_keeps_its_reason_and_form(self) -> None:
+        self.simulator.fail_every(
+            2, 429, retry_after=1, reason="jira-cost-based", retry_after_form="http-date"
+        )
+        replies = [self.post() for _ in range(4)]
+        self.assertEqual([r.status for r in replies], [202, 429, 202, 429])
+        self.assertEqual(replies[3].headers["ratelimit-reason"], "jira-cost-based")
+        self.assertEqual(replies[3].headers["retry-after"], http_date(START + 1))
+
+    def test_bad_rate_limit_faults_are_refused(self) -> None:
+        for ask in (
+            lambda: self.simulator.fail_next(1, 429, reason="too-many"),  # type: ignore[arg-type]
+            lambda: self.simulator.fail_next(1, 429, retry_after_form="reset"),
+            lambda: self.simulator.fail_every(1, 429, retry_after_form="http-date"),
+            lambda: self.simulator.fail_every(
+                1,
+                429,
+                retry_after=1,
+                retry_after_form="later",  # type: ignore[arg-type]
+            ),
+        ):
+            with self.assertRaises(ValueError):
+                ask()
+        self.assertEqual(self.simulator.state()["pendingFaults"], [])
+        self.assertIsNone(self.simulator.state()["recurringFault"])
 
 
 def incoming(path: str) -> IncomingRequest:
@@ -158,3 +248,24 @@ class FaultPlanTests(unittest.TestCase):
         self.assertEqual(
             plan.to_json(), {"delay": 0.0, "pendingFaults": [], "recurringFault": None}
         )
+
+    def test_a_fault_dates_its_wait_from_the_moment_it_answers(self) -> None:
+        plan = FaultPlan()
+        plan.fail_next(2, 429, retry_after=3, reason="jira-quota-based", retry_after_form="reset")
+        fault = plan.take(API)
+        assert fault is not None
+        self.assertEqual(
+            fault.answer(now=START).headers,
+            {"X-RateLimit-Reset": iso_moment(START + 3), "RateLimit-Reason": "jira-quota-based"},
+        )
+        later = fault.answer(now=START + 10).headers["X-RateLimit-Reset"]
+        self.assertEqual(later, iso_moment(START + 13))
+
+    def test_a_planned_fault_keeps_its_own_copy_of_the_headers(self) -> None:
+        plan = FaultPlan()
+        headers = {"X-Trace": "1"}
+        plan.fail_next(1, 503, headers=headers)
+        headers["X-Trace"] = "2"
+        fault = plan.take(API)
+        assert fault is not None
+        self.assertEqual(fault.answer().headers, {"X-Trace": "1"})

@@ -69,3 +69,35 @@ class RouterTests(unittest.TestCase):
         self.assertEqual(
             seen, [("builds", {"cloudId": "{cloudId}", "pipelineId": "p"}), (None, {})]
         )
+
+    def test_match_finds_the_route_of_a_method_and_path(self) -> None:
+        path = gateway_path("builds", "pipelines", "p")
+        matched = ROUTER.match(incoming("DELETE", *path))
+        assert matched is not None
+        route, params = matched
+        self.assertEqual((route.method, route.entity), ("DELETE", "builds"))
+        self.assertEqual(params, {"cloudId": "{cloudId}", "pipelineId": "p"})
+        self.assertIsNone(ROUTER.match(incoming("POST", *path)))
+        self.assertIsNone(ROUTER.match(incoming("GET", "_edge")))
+
+
+class EndpointTests(unittest.TestCase):
+    def test_an_endpoint_is_its_method_and_pattern_on_one_site(self) -> None:
+        route = ROUTER.routes[0]
+        self.assertEqual(
+            route.endpoint({"cloudId": "c1", "pipelineId": "a"}),
+            "GET /jira/builds/0.1/cloud/c1/pipelines/{pipelineId}",
+        )
+        # Whichever pipeline it names, the same endpoint; another site, another one.
+        self.assertEqual(
+            route.endpoint({"cloudId": "c1", "pipelineId": "b"}),
+            route.endpoint({"cloudId": "c1", "pipelineId": "a"}),
+        )
+        self.assertNotEqual(
+            route.endpoint({"cloudId": "c2", "pipelineId": "a"}),
+            route.endpoint({"cloudId": "c1", "pipelineId": "a"}),
+        )
+        self.assertNotEqual(
+            ROUTER.routes[1].endpoint({"cloudId": "c1"}), route.endpoint({"cloudId": "c1"})
+        )
+        self.assertEqual(ROUTER.routes[2].endpoint({}), "GET /_edge/tenant_info")

@@ -61,6 +61,28 @@ class ObservationTests(SimulatorTestCase):
         self.assertEqual(self.simulator.requests, [])
 
     @run
+    async def test_the_index_lists_every_page_control_and_api_route(self) -> None:
+        for path in ("/_simulator/", "/_simulator"):
+            reply = await self.request("GET", path)
+            self.assertEqual(reply.status, 200, path)
+            index = reply.body
+            url = self.running.url
+            self.assertEqual((index["apiUrl"], index["cloudId"]), (url, DEFAULT_CLOUD_ID))
+            pages = {(p["method"], p["url"]): p["what"] for p in index["pages"]}
+            for method, page in (
+                ("GET", "/"),
+                ("GET", "/_simulator/state"),
+                ("GET", "/_simulator/issues"),
+                ("GET", "/_simulator/gating"),
+                ("POST", "/_simulator/gating"),
+            ):
+                self.assertTrue(pages[(method, url + page)], (method, page))
+            api = {(a["method"], a["url"]) for a in index["api"]}
+            self.assertIn(("POST", url + "/oauth/token"), api)
+            self.assertIn(("POST", url + DEPLOYMENTS), api)
+        self.assertEqual(self.simulator.requests, [])
+
+    @run
     async def test_issues_view_links_builds_and_deployments(self) -> None:
         token = await self.token()
         await self.post_builds(valid_build(issueKeys=["PROJ-1", "NOPE-1"]), token=token)
@@ -105,6 +127,22 @@ class IssuePageTests(unittest.TestCase):
         self.assertEqual((page.builds, page.deployments, page.requests), (1, 1, 2))
         self.assertEqual((page.known_projects, page.client_ids), (("PROJ",), ("a", "b")))
         self.assertEqual(page.url, "http://jira.example")
+
+    def test_an_unknown_key_counts_entities_not_their_updates(self) -> None:
+        tenant = Tenant(known_projects=["PROJ"])
+        log = RequestLog()
+        views = SimulatorViews(tenant=tenant, store=Store(), log=log, faults=FaultPlan())
+        # One build sent in progress, then finished, then again: still one build.
+        for usn, state in ((1, "in_progress"), (2, "successful"), (3, "successful")):
+            update = valid_build(updateSequenceNumber=usn, state=state, issueKeys=["OPS-1"])
+            log.record(incoming(json.dumps({"builds": [update]}).encode())).status = 202
+        other = valid_build(buildNumber=43, issueKeys=["OPS-1"])
+        deployment = valid_deployment(
+            associations=[{"associationType": "issueIdOrKeys", "values": ["OPS-1"]}]
+        )
+        both = {"builds": [other], "deployments": [deployment, deployment]}
+        log.record(incoming(json.dumps(both).encode())).status = 202
+        self.assertEqual(views.page(url="http://jira.example").unknown_keys, {"OPS-1": 3})
 
     def test_nothing_is_linked_to_an_issue_the_site_does_not_know(self) -> None:
         tenant = Tenant(known_projects=["PROJ"])

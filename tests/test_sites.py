@@ -7,6 +7,7 @@ from twisted.trial import unittest
 
 from buildbot_jira.jira.auth import DEFAULT_API_URL
 from buildbot_jira.jira.http import DEFAULT_TIMEOUT
+from buildbot_jira.jira.rate_limits import DEFAULT_MIN_REQUEST_INTERVAL
 from buildbot_jira.sites import JiraSite
 from tests.support import SECRET
 
@@ -18,6 +19,7 @@ class JiraSiteTests(unittest.TestCase):
         self.assertEqual(site.timeout, DEFAULT_TIMEOUT)
         self.assertIsNone(site.cloud_id)
         self.assertIsNone(site.site_url)
+        self.assertEqual(site.min_request_interval, DEFAULT_MIN_REQUEST_INTERVAL)
 
     def test_rendering_replaces_the_credentials_only(self) -> None:
         configured = JiraSite(

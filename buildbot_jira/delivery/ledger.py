@@ -11,7 +11,8 @@ drives it and says what happened. Its rules:
   non-final one (Jira keeps the highest ``updateSequenceNumber``; sending a
   lower one after it would be wasted at best);
 - one batch is in flight at a time: at most :data:`BATCH_SIZE` updates of one
-  entity type, oldest first;
+  entity type, oldest first, leaving out those the caller holds back (the
+  ones whose issues Jira asked to spare for a while); they keep their place;
 - beyond the cap, the oldest ``in_progress`` updates are dropped first, final
   states only when nothing else is left.
 """
@@ -19,7 +20,7 @@ drives it and says what happened. Its rules:
 from __future__ import annotations
 
 import collections
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import attrs
@@ -112,6 +113,8 @@ class Ledger:
         # Insertion order is age: a newer update of a waiting slot keeps the
         # slot's place, so coalescing never sends a busy build to the back.
         self._pending: dict[Slot, Update] = {}
+        # How many updates of each entity type are pending.
+        self._pending_counts: collections.Counter[str] = collections.Counter()
         self._in_flight: dict[Slot, Update] = {}
         # The highest sequence sent per slot, and whether it was final,
         # least recently sent first.
@@ -155,23 +158,49 @@ class Ledger:
             sequence, final = newest
             if update.sequence <= sequence or (final and not update.final):
                 return Admission(accepted=False, newest=sequence)
-        self._pending[update.slot] = update
+        self._set_pending(update)
         return Admission(accepted=True, dropped=self._enforce_cap())
 
-    def take_batch(self) -> list[Update]:
+    def pending_entities(self) -> list[EntityType]:
+        """The entity types of the pending updates, that of the oldest one first."""
+        found: list[EntityType] = []
+        for update in self._pending.values():
+            if update.entity not in found:
+                found.append(update.entity)
+                if len(found) == len(self._pending_counts):
+                    break
+        return found
+
+    def pending_of(self, entity: str) -> list[Update]:
+        """The pending updates of ``entity``, oldest first."""
+        if not self._pending_counts[entity]:
+            return []
+        return [u for u in self._pending.values() if u.entity == entity]
+
+    def take_batch(
+        self, entity: str | None = None, *, held: Callable[[Update], bool] | None = None
+    ) -> list[Update]:
         """Move the next batch from pending to in flight, and return it.
 
-        The batch holds the oldest pending updates of the oldest pending
-        update's entity type, at most :data:`BATCH_SIZE`. It is empty when
-        nothing is pending or a batch is already in flight: one at a time, so
-        that two updates of one slot are never on their way at once.
+        The batch holds the oldest pending updates of ``entity`` (by default
+        the oldest pending update's entity type), at most :data:`BATCH_SIZE`,
+        without those for which ``held`` is true: they stay pending, in their
+        place. It is empty when nothing is pending or a batch is already in
+        flight: one at a time, so that two updates of one slot are never on
+        their way at once.
         """
         if self._in_flight or not self._pending:
             return []
-        entity = next(iter(self._pending.values())).entity
-        batch = [u for u in self._pending.values() if u.entity == entity][:BATCH_SIZE]
+        if entity is None:
+            entity = next(iter(self._pending.values())).entity
+        batch: list[Update] = []
+        for update in self.pending_of(entity):
+            if held is None or not held(update):
+                batch.append(update)
+                if len(batch) == BATCH_SIZE:
+                    break
         for update in batch:
-            del self._pending[update.slot]
+            self._pop_pending(update.slot)
             self._in_flight[update.slot] = update
         return batch
 
@@ -195,7 +224,7 @@ class Ledger:
         for slot, update in self._in_flight.items():
             newer = self._pending.get(slot)
             if newer is None or newer.sequence < update.sequence:
-                self._pending[slot] = update
+                self._set_pending(update)
         self._in_flight.clear()
         return self._enforce_cap()
 
@@ -217,7 +246,19 @@ class Ledger:
         )
         finals_needed = max(0, excess - len(victims) - leaving)
         victims += [s for s, u in self._pending.items() if u.final][:finals_needed]
-        return tuple(self._pending.pop(slot) for slot in victims)
+        return tuple(self._pop_pending(slot) for slot in victims)
+
+    def _set_pending(self, update: Update) -> None:
+        if update.slot not in self._pending:
+            self._pending_counts[update.entity] += 1
+        self._pending[update.slot] = update
+
+    def _pop_pending(self, slot: Slot) -> Update:
+        update = self._pending.pop(slot)
+        self._pending_counts[update.entity] -= 1
+        if not self._pending_counts[update.entity]:
+            del self._pending_counts[update.entity]
+        return update
 
 
 def entity_key(entity: str, jira_key: object) -> str:

@@ -7,11 +7,14 @@ it only once Jira has answered for it. Which update goes when is the
 ordering, batches, the cap); the outbox drives it on the reactor:
 
 - an idle outbox sends after the current reactor turn, so that the updates
-  one event makes go together; while a request is in flight, further
-  updates collect for the next request;
+  one event makes go together; a busy one sends at most one request per
+  entity type and pacing interval, carrying everything pending (up to 100),
+  and none while Jira's rate limits hold that endpoint back
+  (:mod:`~buildbot_jira.delivery.pacing`); meanwhile updates collect;
 - everything is saved before it is sent, so a master that dies loses nothing;
 - failures that retrying or a configuration fix can cure keep the updates,
-  with capped backoff that honours ``Retry-After``; rejections of the data
+  with capped backoff that honours ``Retry-After`` (a rate limit that the
+  client's limits hold needs no backoff of its own); rejections of the data
   itself are logged and dropped;
 - :meth:`Outbox.stop` gives a request in flight a grace period and keeps the
   rest saved for the next start.
@@ -19,7 +22,6 @@ ordering, batches, the cap); the outbox drives it on the reactor:
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Protocol
 
@@ -29,11 +31,14 @@ from twisted.logger import Logger
 from twisted.python.failure import Failure
 
 from buildbot_jira.delivery.backoff import Backoff, describe_duration
-from buildbot_jira.delivery.ledger import REMEMBERED_KEYS, Ledger, Slot, Update, entity_key
+from buildbot_jira.delivery.ledger import REMEMBERED_KEYS, Ledger, Slot, Update
+from buildbot_jira.delivery.pacing import held_updates, limits_hold_back, next_batch
+from buildbot_jira.delivery.reports import log_dropped, log_dry_run, log_result
 from buildbot_jira.delivery.store import MemoryStore, OutboxStore, SnapshotSaver, StateStore
 from buildbot_jira.jira.client import SubmitResult
-from buildbot_jira.jira.errors import JiraError
+from buildbot_jira.jira.errors import JiraError, JiraRateLimitedError
 from buildbot_jira.jira.model import EntityType
+from buildbot_jira.jira.rate_limits import RateLimits
 
 __all__ = [
     "REMEMBERED_KEYS",
@@ -63,6 +68,10 @@ class DeliveryClient(Protocol):
     @property
     def site(self) -> str:
         """The Jira site's host name, for log lines."""
+
+    @property
+    def limits(self) -> RateLimits:
+        """The site's pacing and rate limits, which the client keeps to and learns."""
 
     async def submit(
         self, entity: EntityType, payloads: Sequence[Mapping[str, Any]], /
@@ -226,9 +235,10 @@ class Outbox:
             return
         self._count_drops(admission.dropped)
         self._kick()
-        if self._kick_call is None or not self._kick_call.active():
-            # Nothing is about to send (a backoff or a request is under way):
-            # save now, so that a master that dies meanwhile loses nothing.
+        call = self._kick_call
+        if call is None or not call.active() or call.getTime() > self._clock.seconds():
+            # Nothing sends this turn (a backoff, a request or the pace holds
+            # it): save now, so that a master that dies meanwhile loses nothing.
             self._save_soon()
 
     def _count_drops(self, dropped: Sequence[Update]) -> None:
@@ -254,13 +264,25 @@ class Outbox:
         )
 
     def _kick(self) -> None:
-        """Send soon: after this reactor turn, so that updates made together go together."""
+        """Send when the pace allows: at the soonest after this reactor turn.
+
+        Never within the current turn, so that updates made together go together.
+        """
         if not self._running or self._sending is not None or not self._ledger.pending:
             return
         if self._backoff_call is not None and self._backoff_call.active():
             return
-        if self._kick_call is None or not self._kick_call.active():
-            self._kick_call = self._clock.callLater(0, self._send_next)
+        now = self._clock.seconds()
+        upcoming = next_batch(self._ledger, self.client.limits, now)
+        if upcoming is None:
+            return
+        delay = upcoming.delay(now)
+        call = self._kick_call
+        if call is not None and call.active():
+            if call.getTime() <= now + delay:
+                return
+            call.cancel()  # an entity type that may go sooner came
+        self._kick_call = self._clock.callLater(delay, self._send_next)
 
     def _send_next(self) -> None:
         self._kick_call = None
@@ -281,7 +303,12 @@ class Outbox:
     async def _deliver_batch(self) -> None:
         # Saved before sent: a master that dies now sends it again on restart.
         await self._saver.save()
-        batch = self._ledger.take_batch() if self._running else []
+        now = self._clock.seconds()
+        upcoming = next_batch(self._ledger, self.client.limits, now)
+        if not self._running or upcoming is None or upcoming.delay(now) > 0:
+            return  # the limits changed meanwhile: the next kick waits for them
+        held = held_updates(self.client.limits, now)
+        batch = self._ledger.take_batch(upcoming.entity, held=held)
         if not batch:
             return
         entity = batch[0].entity
@@ -306,13 +333,7 @@ class Outbox:
         await self._saver.save()
 
     def _dry_run(self, entity: EntityType, batch: list[Update]) -> SubmitResult:
-        for update in batch:
-            log.info(
-                "{name}: dry run, not sent: {entity} {payload}",
-                name=self.name,
-                entity=entity,
-                payload=json.dumps(update.payload, sort_keys=True),
-            )
+        log_dry_run(self.name, entity, batch)
         return SubmitResult(entity=entity)
 
     def _not_delivered(self, entity: EntityType, batch: list[Update], failure: JiraError) -> None:
@@ -320,15 +341,14 @@ class Outbox:
         if not failure.keeps_update:
             # The request as a whole is at fault: sending it again cannot help.
             self._ledger.settle()
-            log.error(
-                "{name}: Jira rejected {count} {entity} and they are dropped: {error} "
-                "(builds: {builds})",
-                name=self.name,
-                count=len(batch),
-                entity=entity,
-                error=str(failure),
-                builds=", ".join(u.context for u in batch),
-            )
+            log_dropped(self.name, entity, batch, failure)
+            return
+        limits_hold = limits_hold_back(self.client.limits, entity, self._clock.seconds())
+        if isinstance(failure, JiraRateLimitedError) and limits_hold:
+            # The client logged the episode, and its limits schedule the next
+            # try (the rest of the site goes on meanwhile): no backoff.
+            self._count_drops(self._ledger.restore())
+            log.debug("{name}: {error}; the batch waits its turn", name=self.name, error=failure)
             return
         # A configuration problem (credentials, permission, a renamed site)
         # keeps the batch too: fixing it delivers what waits.
@@ -362,15 +382,6 @@ class Outbox:
     ) -> None:
         outage = self._backoff.answered(self._clock.seconds())
         self.delivered += len(batch)
-        log.debug(
-            "{name}: sent {count} {entity} ({keys}) in {seconds:.2f} s: {accepted} accepted",
-            name=self.name,
-            count=len(batch),
-            entity=entity,
-            keys=", ".join(u.key for u in batch),
-            seconds=seconds,
-            accepted=len(result.accepted),
-        )
         if outage is not None:
             log.info(
                 "{name}: Jira answers again; delivered {count} updates held during "
@@ -379,22 +390,6 @@ class Outbox:
                 count=self._held_during_outage,
                 duration=describe_duration(outage),
             )
-        contexts = {u.key: u.context for u in batch}
-        for rejection in result.rejected:
-            log.error(
-                "{name}: Jira rejected {entity} {key} of {build}: {errors}",
-                name=self.name,
-                entity=entity,
-                key=json.dumps(rejection.key, sort_keys=True),
-                build=contexts.get(entity_key(entity, rejection.key), "an unknown build"),
-                errors="; ".join(rejection.errors) or "no reason given",
-            )
-        if result.unknown_issue_keys:
-            log.warn(
-                "{name}: Jira does not know the issue keys {keys}; builds linked only to "
-                "unknown keys are not shown in Jira",
-                name=self.name,
-                keys=", ".join(result.unknown_issue_keys),
-            )
+        log_result(self.name, entity, batch, result, seconds)
         if self._on_result is not None:
             self._on_result(result)

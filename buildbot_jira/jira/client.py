@@ -3,11 +3,11 @@
 :class:`JiraCloud` sends builds, deployments, development information and
 feature flags through Atlassian's OAuth 2.0 gateway
 (``{api_url}/jira/<entity>/0.1/cloud/<cloudId>/...``), as the Jira Software
-Cloud API defines them. It retries what retrying can fix (no answer, 5xx,
-429, an unavailable token endpoint), waits what Jira asks for
-(``Retry-After``), halves a batch that Jira finds too large (413), renews a
-refused token once (401), and turns everything else into a
-:class:`~buildbot_jira.jira.errors.JiraError` that says what to check.
+Cloud API defines them. It paces its requests to the site's
+:class:`~buildbot_jira.jira.rate_limits.RateLimits`, retries what retrying
+can fix (no answer, 5xx, 429, an unavailable token endpoint), halves a batch
+that Jira finds too large (413), renews a refused token once (401), and
+turns everything else into a :class:`~buildbot_jira.jira.errors.JiraError`.
 Jira's answers are read into the value classes of
 :mod:`~buildbot_jira.jira.results`; this module re-exports them, with
 :class:`~buildbot_jira.jira.retry.RetryPolicy`.
@@ -32,13 +32,16 @@ from buildbot_jira.jira.errors import (
     JiraSiteError,
     JiraUnavailableError,
 )
-from buildbot_jira.jira.http import (
-    DEFAULT_TIMEOUT,
-    HttpResponse,
-    HttpTransport,
-    parse_retry_after,
-)
+from buildbot_jira.jira.http import DEFAULT_TIMEOUT, HttpResponse, HttpTransport
 from buildbot_jira.jira.model import ENTITY_LISTS, EntityType
+from buildbot_jira.jira.pacing import Pacer
+from buildbot_jira.jira.rate_limit_headers import LimitSignal
+from buildbot_jira.jira.rate_limits import (
+    DEFAULT_MIN_REQUEST_INTERVAL,
+    Endpoint,
+    RateLimits,
+    payload_issue_keys,
+)
 from buildbot_jira.jira.results import GatingStatus, Rejection, SubmitResult, request_error
 from buildbot_jira.jira.retry import RetryPolicy
 
@@ -77,6 +80,8 @@ class JiraCloud:
         (``https://<site>`` by default).
     :param timeout: seconds to wait for each request.
     :param retry: how to retry what retrying can fix.
+    :param min_request_interval: seconds between two requests to one endpoint
+        while busy (0: no pacing); see :attr:`limits`.
     :param clock: times the waits between retries (the transport's clock by default).
     :param uniform: random numbers in [0, 1) for the jitter of the waits.
     """
@@ -92,6 +97,7 @@ class JiraCloud:
         site_url: str | None = None,
         timeout: float = DEFAULT_TIMEOUT,
         retry: RetryPolicy = _DEFAULT_RETRY,
+        min_request_interval: float = DEFAULT_MIN_REQUEST_INTERVAL,
         clock: IReactorTime | None = None,
         uniform: Callable[[], float] = random.random,
     ) -> None:
@@ -101,9 +107,12 @@ class JiraCloud:
         self.timeout = timeout
         self.retry = retry
         self.tokens = token_cache
+        #: The site's pacing and rate limits, shared by every user of this client.
+        self.limits = RateLimits(min_interval=min_request_interval)
         self._transport = transport
         self._clock = clock if clock is not None else transport.clock
         self._uniform = uniform
+        self._pacer = Pacer(site=site, limits=self.limits, clock=self._clock)
         self._cloud_id = cloud_id
         self._cloud_id_flight = SingleFlight()
 
@@ -121,12 +130,8 @@ class JiraCloud:
     async def _lookup_cloud_id(self) -> str:
         url = f"{self.site_url}/_edge/tenant_info"
         response = await self._send("GET", url, authenticated=False)
-        cloud_id = None
-        if response.status == 200:
-            try:
-                cloud_id = response.json().get("cloudId")
-            except (ValueError, AttributeError):
-                cloud_id = None
+        data = response.json_or_none() if response.status == 200 else None
+        cloud_id = data.get("cloudId") if isinstance(data, dict) else None
         if not isinstance(cloud_id, str) or not cloud_id:
             raise JiraSiteError(
                 f"Jira site {self.site!r} did not answer with a cloud ID at {url} "
@@ -214,8 +219,9 @@ class JiraCloud:
             body["properties"] = dict(properties)
         if provider_metadata:
             body["providerMetadata"] = dict(provider_metadata)
+        issue_keys = frozenset().union(*(payload_issue_keys(item) for item in batch))
         try:
-            response = await self._api("POST", entity, "bulk", body)
+            response = await self._api("POST", entity, "bulk", body, issue_keys=issue_keys)
         except _TooLarge:
             if len(batch) == 1:
                 raise JiraRequestError(
@@ -236,7 +242,7 @@ class JiraCloud:
                 entity, batch[middle:], properties, provider_metadata
             )
             return first.merge(second)
-        return SubmitResult.from_response(entity, _json_or_none(response))
+        return SubmitResult.from_response(entity, response.json_or_none())
 
     # -- reading and deleting ------------------------------------------------
 
@@ -254,9 +260,8 @@ class JiraCloud:
         self, pipeline_id: str, environment_id: str, sequence_number: int
     ) -> dict[str, Any] | None:
         """The deployment Jira holds under that key, or None."""
-        return await self._get(
-            "deployments", _deployment_path(pipeline_id, environment_id, sequence_number)
-        )
+        path = _deployment_path(pipeline_id, environment_id, sequence_number)
+        return await self._get("deployments", path)
 
     async def delete_deployment(
         self, pipeline_id: str, environment_id: str, sequence_number: int
@@ -275,9 +280,7 @@ class JiraCloud:
 
     async def _get(self, entity: EntityType, path: str) -> dict[str, Any] | None:
         response = await self._api("GET", entity, path, None, not_found_ok=True)
-        if response.status == 404:
-            return None
-        data = _json_or_none(response)
+        data = None if response.status == 404 else response.json_or_none()
         return data if isinstance(data, dict) else None
 
     # -- one call, with authentication and retries ---------------------------
@@ -289,41 +292,53 @@ class JiraCloud:
         path: str,
         body: object,
         not_found_ok: bool = False,
+        issue_keys: frozenset[str] = frozenset(),
     ) -> HttpResponse:
         url = await self._url(entity, path)
-        response = await self._send(method, url, body=body, authenticated=True)
-        status = response.status
-        if 200 <= status < 300 or (status == 404 and not_found_ok):
+        endpoint = (entity, method)
+        response = await self._send(
+            method, url, body=body, authenticated=True, endpoint=endpoint, issue_keys=issue_keys
+        )
+        if 200 <= response.status < 300 or (response.status == 404 and not_found_ok):
             return response
-        if status == 413:
+        if response.status == 413:
             raise _TooLarge()
         raise request_error(
-            status,
-            _json_or_none(response),
+            response.status,
+            response.json_or_none(),
             what=f"{method} {entity} on Jira site {self.site!r}",
             entity=entity,
             location=response.header("Location"),
         )
 
     async def _send(
-        self, method: str, url: str, *, body: object = None, authenticated: bool
+        self,
+        method: str,
+        url: str,
+        *,
+        body: object = None,
+        authenticated: bool,
+        endpoint: Endpoint | None = None,
+        issue_keys: frozenset[str] = frozenset(),
     ) -> HttpResponse:
         """Send until there is an answer worth returning, or retries run out.
 
         Returns any answer that is not 401, 429 or 5xx; the caller judges it.
-        An error that retrying cannot fix (credentials refused at the token
-        endpoint) is raised at once.
+        A request to an ``endpoint`` waits its turn in :attr:`limits`, which
+        learn from every answer. What retrying cannot fix (credentials refused
+        at the token endpoint) is raised at once, and so is a 429 that waiting
+        here would not cure (:meth:`~buildbot_jira.jira.pacing.Pacer.hand_back`).
         """
         renewed = False
         retries = 0
         while True:
             retry_after: float | None = None
+            limited: LimitSignal | None = None  # the last answer was a 429
             try:
-                headers = {}
-                token = ""
-                if authenticated:
-                    token = await self.tokens.get_token()
-                    headers["Authorization"] = f"Bearer {token}"
+                token = await self._pacer.take_turn(
+                    endpoint, issue_keys, self.tokens.get_token if authenticated else None
+                )
+                headers = {"Authorization": f"Bearer {token}"} if authenticated else {}
                 response = await self._transport.request(
                     method, url, json_body=body, headers=headers, timeout=self.timeout
                 )
@@ -335,6 +350,7 @@ class JiraCloud:
                 reason = str(failure)
                 retry_after = failure.retry_after
             else:
+                signal = self._pacer.observe(endpoint, issue_keys, response)
                 if response.status == 401 and authenticated:
                     self.tokens.invalidate(token)
                     if renewed:
@@ -348,10 +364,16 @@ class JiraCloud:
                 if response.status != 429 and response.status < 500:
                     return response
                 reason = f"{method} {url} answered HTTP {response.status}"
-                if response.status in (429, 503):
-                    retry_after = parse_retry_after(response.header("Retry-After"))
+                retry_after = signal.wait
+                if signal.limited:
+                    limited = signal
+                    self._pacer.hand_back(
+                        method, endpoint, signal, issue_keys, longest=self.retry.max_retry_after
+                    )
             retries += 1
             if retries >= self.retry.max_attempts:
+                if limited is not None:
+                    raise self._pacer.rate_limited(method, endpoint, limited, retries)
                 raise JiraUnavailableError(
                     f"Jira site {self.site!r} is unavailable after {retries} attempts: {reason}",
                     retry_after=retry_after,
@@ -376,10 +398,3 @@ def _deployment_path(pipeline_id: str, environment_id: str, sequence_number: int
         f"pipelines/{_segment(pipeline_id)}/environments/{_segment(environment_id)}"
         f"/deployments/{int(sequence_number)}"
     )
-
-
-def _json_or_none(response: HttpResponse) -> Any:
-    try:
-        return response.json()
-    except ValueError:
-        return None

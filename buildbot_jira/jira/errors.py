@@ -21,6 +21,7 @@ __all__ = [
     "JiraConfigError",
     "JiraError",
     "JiraPermissionError",
+    "JiraRateLimitedError",
     "JiraRequestError",
     "JiraSiteError",
     "JiraUnavailableError",
@@ -130,3 +131,26 @@ class JiraUnavailableError(JiraError):
     def __init__(self, message: str, *, retry_after: float | None = None) -> None:
         super().__init__(message)
         self.retry_after = retry_after
+
+
+class JiraRateLimitedError(JiraUnavailableError):
+    """429: Jira asks for fewer requests, and the client did not wait it out.
+
+    ``reason`` is Jira's ``RateLimit-Reason`` (``jira-burst-based``,
+    ``jira-per-issue-on-write``, ``jira-quota-based``...), None when it gave
+    none; ``retry_after`` the seconds it asked for, None when it did not say.
+    The client's rate limits already hold back what the reason names, so a
+    caller that keeps the update only needs to try again later.
+    """
+
+    summary = "rate limited by Jira"
+    hint = (
+        "Jira asks for fewer requests. Occasional limits need nothing; frequent ones "
+        "call for a larger min_request_interval, or fewer reporters sending to this site."
+    )
+
+    def __init__(
+        self, message: str, *, reason: str | None = None, retry_after: float | None = None
+    ) -> None:
+        super().__init__(message, retry_after=retry_after)
+        self.reason = reason

@@ -29,6 +29,9 @@ from zope.interface import implementer
 
 from buildbot_jira.jira.errors import JiraConfigError, JiraUnavailableError
 
+# Re-exported: the auth and client modules read Retry-After from here.
+from buildbot_jira.jira.rate_limit_headers import parse_retry_after
+
 __all__ = [
     "DEFAULT_TIMEOUT",
     "HttpResponse",
@@ -72,6 +75,13 @@ class HttpResponse:
         """The body parsed as JSON; ``ValueError`` when it is not JSON."""
         return json.loads(self.body.decode("utf-8"))
 
+    def json_or_none(self) -> Any:
+        """The body parsed as JSON, or None when it is not JSON."""
+        try:
+            return self.json()
+        except ValueError:
+            return None
+
 
 def is_loopback_host(host: str) -> bool:
     """Whether ``host`` names this machine (``localhost``, 127.0.0.0/8, ``::1``)."""
@@ -104,17 +114,6 @@ def check_base_url(url: object, *, argument: str) -> str:
             "use https:// so that credentials are never sent in clear text"
         )
     return url.rstrip("/")
-
-
-def parse_retry_after(value: str | None) -> float | None:
-    """Seconds from a ``Retry-After`` header in its delay-seconds form, if valid."""
-    if value is None:
-        return None
-    try:
-        seconds = float(value.strip())
-    except ValueError:
-        return None
-    return seconds if 0 <= seconds < float("inf") else None
 
 
 def _describe(method: bytes | str, url: str) -> str:

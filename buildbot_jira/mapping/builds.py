@@ -30,8 +30,11 @@ from buildbot_jira.jira.model import (
 from buildbot_jira.mapping.keys import (
     ISSUE_KEYS_PROPERTY,
     IssueKeyRules,
-    extract_issue_keys,
+    SourceKeys,
+    find_source_keys,
     parse_issue_keys_property,
+    scan_issue_keys,
+    scanned_length,
 )
 
 __all__ = [
@@ -49,6 +52,7 @@ __all__ = [
     "epoch",
     "final_state",
     "find_issue_keys",
+    "find_snapshot_source_keys",
     "instance_name",
     "references",
 ]
@@ -97,7 +101,10 @@ class BuildSnapshot:
     """Everything the mapping needs to know of a Buildbot build.
 
     ``results`` is None while the build runs. ``properties`` holds the
-    property values only (not their sources).
+    property values only (not their sources). ``source_keys`` holds the keys
+    of the branches and commit messages once they have been found (they
+    cannot change while the build runs, so they are searched once per
+    build); ``change_comments`` are then left empty.
     """
 
     buildid: int
@@ -115,6 +122,7 @@ class BuildSnapshot:
     sourcestamps: tuple[SourceStamp, ...] = ()
     change_comments: tuple[str, ...] = ()
     test_counts: TestInfo | None = None
+    source_keys: SourceKeys | None = None
 
 
 @attrs.frozen
@@ -136,7 +144,9 @@ def find_issue_keys(
 
     Sources, in order: the branch of every sourcestamp, the explicit
     ``issue_keys_property``, pull-request properties, and the commit messages
-    of the build's changes.
+    of the build's changes (``snapshot.source_keys`` once they were found).
+    At most ``rules.max_chars_per_build`` characters of the properties and
+    commit messages are read, the properties first.
     """
     notes: list[str] = []
     explicit: tuple[str, ...] = ()
@@ -152,16 +162,44 @@ def find_issue_keys(
                 f"property {issue_keys_property!r}: dropped {clip(r.entry, 60)!r}: {r.reason}"
                 for r in parsed.rejected
             )
-    texts: list[str | bytes | None] = [ss.branch for ss in snapshot.sourcestamps]
-    branch_keys = extract_issue_keys(texts, rules)
-    texts = [_text(snapshot.properties.get(name)) for name in text_properties]
-    texts.extend(snapshot.change_comments)
-    other_keys = extract_issue_keys(texts, rules)
-    keys = tuple(dict.fromkeys(branch_keys + explicit + other_keys))
+    texts = _property_texts(snapshot, text_properties)
+    found = scan_issue_keys(texts, rules, max_chars=rules.max_chars_per_build)
+    source = snapshot.source_keys
+    if source is None:
+        source = find_snapshot_source_keys(snapshot, rules, text_properties)
+    if found.cut or source.cut:
+        notes.append(
+            f"only the first {rules.max_chars_per_build:,} characters of its properties "
+            "and commit messages were searched for issue keys"
+        )
+    keys = tuple(dict.fromkeys(source.branch_keys + explicit + found.keys + source.change_keys))
     limit = min(rules.max_keys, MAX_ISSUE_KEYS)
     if len(keys) > limit:
         notes.append(f"{len(keys)} issue keys found; the first {limit} are sent")
     return IssueKeys(keys=keys[:limit], notes=tuple(notes))
+
+
+def find_snapshot_source_keys(
+    snapshot: BuildSnapshot,
+    rules: IssueKeyRules,
+    text_properties: Sequence[str] = DEFAULT_TEXT_PROPERTIES,
+) -> SourceKeys:
+    """The keys of the build's branches and commit messages, searched once per build.
+
+    The commit messages get what the build's budget leaves after the
+    pull-request properties, which are searched first.
+    """
+    spent = sum(scanned_length(text, rules) for text in _property_texts(snapshot, text_properties))
+    return find_source_keys(
+        [ss.branch for ss in snapshot.sourcestamps],
+        snapshot.change_comments,
+        rules,
+        max_chars=max(0, rules.max_chars_per_build - spent),
+    )
+
+
+def _property_texts(snapshot: BuildSnapshot, names: Sequence[str]) -> list[str | None]:
+    return [_text(snapshot.properties.get(name)) for name in names]
 
 
 def _text(value: object) -> str | None:
@@ -311,6 +349,10 @@ class BuildMapping:
             issue_keys_property=self.issue_keys_property,
             text_properties=self.text_properties,
         )
+
+    def source_keys(self, snapshot: BuildSnapshot) -> SourceKeys:
+        """The keys of ``snapshot``'s branches and commit messages, to keep for its life."""
+        return find_snapshot_source_keys(snapshot, self.rules, self.text_properties)
 
     def build_data(
         self,

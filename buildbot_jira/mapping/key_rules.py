@@ -27,6 +27,7 @@ from buildbot_jira.mapping.key_scanner import (
 
 __all__ = [
     "DEFAULT_IGNORED",
+    "DEFAULT_MAX_CHARS_PER_BUILD",
     "DEFAULT_MAX_CHARS_PER_TEXT",
     "DEFAULT_RULES",
     "IssueKeyRules",
@@ -34,6 +35,9 @@ __all__ = [
 
 DEFAULT_MAX_CHARS_PER_TEXT = 1 << 20
 """How many characters of one text are searched unless configured otherwise (1,048,576)."""
+
+DEFAULT_MAX_CHARS_PER_BUILD = 1 << 20
+"""How many characters of a build's properties and commit messages are searched in all (1 MiB)."""
 
 DEFAULT_IGNORED = frozenset(
     {
@@ -183,6 +187,10 @@ class IssueKeyRules:
     ``max_chars_per_text``
         How many characters of each text are searched, so that a huge commit
         message costs a bounded amount of work.
+    ``max_chars_per_build``
+        How many characters of one build's texts (its pull-request properties,
+        then its commit messages) are searched in all, so that a build of a
+        hundred huge commits costs no more than one.
 
     >>> IssueKeyRules(pattern="(")
     Traceback (most recent call last):
@@ -198,6 +206,9 @@ class IssueKeyRules:
     max_keys: int = attrs.field(default=MAX_ISSUE_KEYS, validator=_check_max_keys)
     max_chars_per_text: int = attrs.field(
         default=DEFAULT_MAX_CHARS_PER_TEXT, validator=_check_positive_int
+    )
+    max_chars_per_build: int = attrs.field(
+        default=DEFAULT_MAX_CHARS_PER_BUILD, validator=_check_positive_int
     )
     _compiled: re.Pattern[str] | None = attrs.field(init=False, default=None, eq=False, repr=False)
 
@@ -238,20 +249,28 @@ remove it from ignored if it is a Jira project
             )
         return None
 
-    def keys_in(self, value: object) -> Iterator[str]:
+    def keys_in(self, value: object, max_chars: int | None = None) -> Iterator[str]:
         """Yield the keys of one text, each once, in order of first appearance.
 
         Most callers want ``extract_issue_keys``, which works across texts and
         applies ``max_keys``. ``None`` and values that are neither text nor
-        bytes hold no keys.
+        bytes hold no keys. ``max_chars`` searches less than
+        ``max_chars_per_text`` (what a build's budget has left).
         """
-        text, truncated = readable_part(value, self.max_chars_per_text)
+        limit = (
+            self.max_chars_per_text
+            if max_chars is None
+            else min(max_chars, self.max_chars_per_text)
+        )
+        if limit < 1:
+            return
+        text, truncated = readable_part(value, limit)
         if not text:
             return
         if self._compiled is None:
             yield from builtin_keys(
                 text,
-                limit=self.max_chars_per_text,
+                limit=limit,
                 ignore_case=self.ignore_case,
                 accept=self._accepts,
             )
@@ -259,7 +278,7 @@ remove it from ignored if it is a Jira project
             yield from pattern_keys(
                 self._compiled,
                 text,
-                limit=self.max_chars_per_text,
+                limit=limit,
                 truncated=truncated,
                 ignore_case=self.ignore_case,
                 accept=self._accepts,

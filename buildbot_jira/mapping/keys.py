@@ -53,8 +53,12 @@ Bounded work
 A build may carry huge commit messages, so extraction never reads more than
 ``max_chars_per_text`` characters of one text (a key that starts before that
 point is still read to its end) and stops as soon as ``max_keys`` keys are
-found. Bytes are decoded as UTF-8, and bytes that are not UTF-8 become
-U+FFFD, which is a boundary like any other punctuation. A custom ``pattern``
+found. A build may also carry a hundred of them: :func:`scan_issue_keys`
+reads texts within a budget (``max_chars_per_build`` for a build) and says
+whether it ran out, and :func:`find_source_keys` scans what cannot change
+while a build runs (its branches and commit messages) once. Bytes are
+decoded as UTF-8, and bytes that are not UTF-8 become U+FFFD, which is a
+boundary like any other punctuation. A custom ``pattern``
 is run as given: a pattern that backtracks catastrophically is slow on long
 texts, so keep custom patterns simple.
 """
@@ -69,6 +73,7 @@ import attrs
 from buildbot_jira.jira.model import MAX_ISSUE_KEYS
 from buildbot_jira.mapping.key_rules import (
     DEFAULT_IGNORED,
+    DEFAULT_MAX_CHARS_PER_BUILD,
     DEFAULT_MAX_CHARS_PER_TEXT,
     DEFAULT_RULES,
     IssueKeyRules,
@@ -78,15 +83,21 @@ from buildbot_jira.mapping.key_scanner import BUILTIN_KEY
 __all__ = [
     "DEFAULT_IGNORED",
     "DEFAULT_KEY_PATTERN",
+    "DEFAULT_MAX_CHARS_PER_BUILD",
     "DEFAULT_MAX_CHARS_PER_TEXT",
     "DEFAULT_RULES",
     "ISSUE_KEYS_PROPERTY",
     "MAX_ISSUE_KEYS",
     "IssueKeyRules",
+    "KeyScan",
     "ParsedIssueKeys",
     "RejectedIssueKey",
+    "SourceKeys",
     "extract_issue_keys",
+    "find_source_keys",
     "parse_issue_keys_property",
+    "scan_issue_keys",
+    "scanned_length",
 ]
 
 ISSUE_KEYS_PROPERTY = "jira_issue_keys"
@@ -132,6 +143,90 @@ def extract_issue_keys(
                 if len(found) >= rules.max_keys:
                     return tuple(found)
     return tuple(found)
+
+
+@attrs.frozen
+class KeyScan:
+    """What :func:`scan_issue_keys` found, and whether its budget left text unread."""
+
+    keys: tuple[str, ...] = ()
+    cut: bool = False
+
+
+def scanned_length(value: object, rules: IssueKeyRules = DEFAULT_RULES) -> int:
+    """How much of ``value`` a scan reads at most: its length, up to ``max_chars_per_text``.
+
+    Bytes count as they are (a byte decodes to at most one character).
+    """
+    if isinstance(value, (str, bytes, bytearray)):
+        return min(len(value), rules.max_chars_per_text)
+    return 0
+
+
+def scan_issue_keys(
+    texts: Iterable[str | bytes | None], rules: IssueKeyRules = DEFAULT_RULES, *, max_chars: int
+) -> KeyScan:
+    """The issue keys of ``texts`` (as :func:`extract_issue_keys`), reading ``max_chars`` in all.
+
+    Each text is read up to ``max_chars_per_text`` and up to what the budget
+    has left; ``cut`` says that the budget, not the per-text cap, left part
+    of the texts unread.
+
+    >>> scan_issue_keys(["ABC-1 ABC-2", "ABC-3"], max_chars=8)
+    KeyScan(keys=('ABC-1', 'ABC-2'), cut=True)
+    """
+    found: dict[str, None] = {}
+    left = max_chars
+    for value in texts:
+        length = scanned_length(value, rules)
+        if not length:
+            continue
+        if left <= 0:
+            return KeyScan(keys=tuple(found), cut=True)
+        for key in rules.keys_in(value, max_chars=left):
+            if key not in found:
+                found[key] = None
+                if len(found) >= rules.max_keys:
+                    return KeyScan(keys=tuple(found))
+        if length > left:
+            return KeyScan(keys=tuple(found), cut=True)
+        left -= length
+    return KeyScan(keys=tuple(found))
+
+
+@attrs.frozen
+class SourceKeys:
+    """The issue keys of what cannot change while a build runs, found once per build.
+
+    ``branch_keys`` come from the branches of its sourcestamps and
+    ``change_keys`` from the commit messages of its changes; ``cut`` says
+    that the build's budget left part of those messages unread.
+    """
+
+    branch_keys: tuple[str, ...] = ()
+    change_keys: tuple[str, ...] = ()
+    cut: bool = False
+
+
+def find_source_keys(
+    branches: Iterable[str | None],
+    comments: Iterable[str | bytes | None],
+    rules: IssueKeyRules = DEFAULT_RULES,
+    *,
+    max_chars: int,
+) -> SourceKeys:
+    """The keys of a build's ``branches`` and of its commit ``comments``, within ``max_chars``.
+
+    Branch names are short and always read; the commit messages share
+    ``max_chars`` (what the build's budget leaves after its properties).
+
+    >>> find_source_keys(["feature/ABC-1"], ["ABC-2: fix", "ABC-3: more"], max_chars=10)
+    SourceKeys(branch_keys=('ABC-1',), change_keys=('ABC-2',), cut=True)
+    """
+    changes = scan_issue_keys(comments, rules, max_chars=max_chars)
+    return SourceKeys(
+        branch_keys=extract_issue_keys(branches, rules), change_keys=changes.keys, cut=changes.cut
+    )
 
 
 @attrs.frozen

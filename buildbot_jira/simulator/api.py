@@ -4,7 +4,8 @@ One server plays both hosts: the OAuth 2.0 token endpoint, the site's
 ``tenant_info``, and the builds, deployments, development information and
 feature-flag APIs under ``/jira/<entity>/0.1/cloud/<cloudId>/``, each of
 which needs a bearer token, the site's cloud ID and the client's permission
-for that entity type.
+for that entity type. Every route is an endpoint that the site's rate limits
+(:mod:`~buildbot_jira.simulator.burst`) count.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from collections.abc import Mapping
 from typing import Final
 
 from buildbot_jira.simulator.builds import BuildsApi
+from buildbot_jira.simulator.burst import RateLimits
 from buildbot_jira.simulator.deployments import DeploymentsApi
 from buildbot_jira.simulator.devinfo import DevinfoApi
 from buildbot_jira.simulator.exchange import Answer, IncomingRequest
@@ -38,7 +40,8 @@ _DEPLOYMENT: Final = (
 class JiraApi:
     """Answers every request to Jira Cloud's hosts (the simulator's own views aside)."""
 
-    def __init__(self, *, tenant: Tenant, store: Store) -> None:
+    def __init__(self, *, tenant: Tenant, store: Store, limits: RateLimits | None = None) -> None:
+        self.limits = limits if limits is not None else RateLimits()
         self.gateway = Gateway(tenant=tenant, store=store)
         self.builds = BuildsApi(tenant, store)
         self.deployments = DeploymentsApi(tenant, store)
@@ -103,7 +106,23 @@ class JiraApi:
     def __repr__(self) -> str:
         return f"<JiraApi {self.gateway!r}>"
 
+    @property
+    def routes(self) -> tuple[Route, ...]:
+        """Every route of Jira Cloud's hosts that the simulator answers."""
+        return self._router.routes
+
     def answer(self, incoming: IncomingRequest) -> Answer:
+        """The answer to ``incoming`` within the rate limits (a burst limit answers 429 first)."""
+        matched = self._router.match(incoming)
+        route, params = matched if matched is not None else (None, {})
+        return self.limits.serve(
+            incoming,
+            lambda: self._answer(incoming),
+            endpoint=None if route is None else route.endpoint(params),
+            entity=None if route is None else route.entity,
+        )
+
+    def _answer(self, incoming: IncomingRequest) -> Answer:
         """The answer to ``incoming``: 401 for a ``/jira/`` call without a valid token."""
         if incoming.first_segment != "jira":
             return self._router.answer(incoming)

@@ -15,21 +15,26 @@ and the site. Tests, the demo and users' dry runs use it::
 It stores what it accepts with Jira's rule (a newer ``updateSequenceNumber``
 wins; an older one is ignored yet reported as accepted) and keeps every
 stored version, answers gating status for deployments that ask for gating,
-and can inject faults: error answers (with ``Retry-After``), slow answers,
+enforces Jira's burst rate limit if asked to, and can inject faults: error
+answers (with ``Retry-After``, any ``RateLimit-Reason``), slow answers,
 dropped connections, revoked tokens.
 
 Everything it received and stored is readable from Python and, without
 authentication, as JSON from ``GET /_simulator/state`` and
 ``GET /_simulator/issues``, and as a page in the style of Jira's development
-panel from ``GET /`` (or ``/_simulator/view``; see :mod:`buildbot_jira.simulator.issue_view`).
-Nothing under ``/_simulator/``, nor ``/``, changes state, is delayed, faulted
-or recorded.
+panel from ``GET /`` (or ``/_simulator/view``; see :mod:`buildbot_jira.simulator.issue_view`);
+``GET /_simulator/`` lists them all. ``POST /_simulator/gating`` plays Jira
+Service Management's decision on gated deployments
+(:mod:`~buildbot_jira.simulator.gating_control`). Nothing under
+``/_simulator/``, nor ``/``, changes what was received or stored, is delayed,
+faulted or recorded.
 
 ``JiraSimulator`` composes the parts, each in a module of its own: the
 site's settings (:mod:`~buildbot_jira.simulator.tenant`), what it stores
 (:mod:`~buildbot_jira.simulator.state`) and received
 (:mod:`~buildbot_jira.simulator.recording`), the faults to inject
-(:mod:`~buildbot_jira.simulator.faults`), the APIs
+(:mod:`~buildbot_jira.simulator.faults`), the rate limits
+(:mod:`~buildbot_jira.simulator.burst`), the APIs
 (:mod:`~buildbot_jira.simulator.api`), its own views
 (:mod:`~buildbot_jira.simulator.views`) and twisted.web
 (:mod:`~buildbot_jira.simulator.web`).
@@ -51,9 +56,12 @@ from twisted.web import resource, server
 
 from buildbot_jira.simulator import links
 from buildbot_jira.simulator.api import JiraApi
+from buildbot_jira.simulator.burst import BurstLimit, RateLimits
+from buildbot_jira.simulator.controls import FaultControls
 from buildbot_jira.simulator.exchange import Answer, IncomingRequest, Reception
-from buildbot_jira.simulator.faults import FaultPlan, FaultScope
+from buildbot_jira.simulator.faults import FaultPlan
 from buildbot_jira.simulator.forwarding import Forwarded
+from buildbot_jira.simulator.gating_control import GatingControl
 from buildbot_jira.simulator.recording import RequestLog
 from buildbot_jira.simulator.state import (
     GatingStatus,
@@ -80,7 +88,7 @@ from buildbot_jira.simulator.web import (
 __all__ = ["JiraSimulator", "RunningSimulator"]
 
 
-class JiraSimulator:
+class JiraSimulator(FaultControls):
     """Jira Software Cloud's DevOps APIs and OAuth 2.0 gateway, in memory.
 
     ``clients`` maps client IDs to secrets. ``known_projects`` lists the
@@ -90,8 +98,13 @@ class JiraSimulator:
     missing from it may use none (``None``: every client may use all).
     ``clock`` times token expiry, answer delays and timestamps.
     ``max_body_bytes`` makes bigger bulk requests answer 413.
+    ``rate_limit`` is a burst limit of requests per second per API
+    endpoint (see :meth:`set_rate_limit`). ``default_gating_status`` is the
+    status that a deployment asking to be gated starts with (see
+    :meth:`set_gating_status`, and ``POST /_simulator/gating``).
 
-    These settings, and ``clock``, may be changed at any time.
+    These settings, and ``clock``, may be changed at any time. The faults
+    and rate limits are set with :class:`FaultControls`' methods.
     """
 
     def __init__(
@@ -104,6 +117,8 @@ class JiraSimulator:
         permissions: Mapping[str, Collection[str]] | None = None,
         clock: IReactorTime | None = None,
         max_body_bytes: int | None = None,
+        rate_limit: int | None = None,
+        default_gating_status: str = "awaiting",
     ) -> None:
         if clock is None:
             from twisted.internet import reactor
@@ -117,14 +132,23 @@ class JiraSimulator:
             token_lifetime=token_lifetime,
             permissions=permissions,
             max_body_bytes=max_body_bytes,
+            default_gating_status=default_gating_status,
         )
         self._tenant = tenant
         self._store = Store()
         self._log = RequestLog()
         self._faults = FaultPlan()
-        self._api = JiraApi(tenant=tenant, store=self._store)
+        self._limits = RateLimits(None if rate_limit is None else BurstLimit(rate_limit))
+        self._api = JiraApi(tenant=tenant, store=self._store, limits=self._limits)
+        gating = GatingControl(tenant=tenant, store=self._store, deployments=self._api.deployments)
         self._views = SimulatorViews(
-            tenant=tenant, store=self._store, log=self._log, faults=self._faults
+            tenant=tenant,
+            store=self._store,
+            log=self._log,
+            faults=self._faults,
+            limits=self._limits,
+            controls=gating.routes(),
+            api_routes=self._api.routes,
         )
 
     def __repr__(self) -> str:
@@ -144,6 +168,8 @@ class JiraSimulator:
     permissions = Forwarded[dict[str, frozenset[str]] | None]("_tenant", writable=True)
     #: The size above which a bulk request answers 413 (``None``: no limit).
     max_body_bytes = Forwarded[int | None]("_tenant", writable=True)
+    #: The gating status that a deployment asking to be gated starts with.
+    default_gating_status = Forwarded[str]("_tenant", writable=True)
 
     #: Every request received, in order (the simulator's own views aside).
     requests = Forwarded[list[ReceivedRequest]]("_log")
@@ -161,9 +187,6 @@ class JiraSimulator:
     repositories = Forwarded[dict[str, StoredEntity]]("_store")
     #: Commits, branches and pull requests, keyed (repositoryId, kind, id).
     devinfo_entities = Forwarded[dict[tuple[str, str, str], StoredEntity]]("_store")
-
-    #: Seconds to wait before each answer (the simulator's own views aside); see set_delay.
-    delay = Forwarded[float]("_faults", writable=True)
 
     # -- observation --------------------------------------------------------
 
@@ -222,59 +245,6 @@ class JiraSimulator:
 
     # -- control ------------------------------------------------------------
 
-    def set_delay(self, seconds: float) -> None:
-        """Wait ``seconds`` (on ``clock``) before answering each request.
-
-        The request is handled when it arrives; only its answer waits, as
-        when the way back is slow. So a client that gives up meanwhile may
-        still have had its data stored, as with the real service.
-        """
-        self._faults.delay = seconds
-
-    def fail_next(
-        self,
-        count: int,
-        status: int,
-        *,
-        retry_after: float | None = None,
-        body: Any = None,
-        scope: FaultScope = "api",
-    ) -> None:
-        """Answer the next ``count`` requests within ``scope`` with ``status``.
-
-        ``scope``: ``"api"`` (``/jira/`` calls), ``"token"`` (the token
-        endpoint) or ``"any"``. ``retry_after`` adds a ``Retry-After`` header
-        (seconds). ``body`` replaces the default error body. The request is
-        not processed. Faults queue up in the order they were asked for.
-        """
-        self._faults.fail_next(count, status, retry_after=retry_after, body=body, scope=scope)
-
-    def fail_every(
-        self,
-        every: int,
-        status: int,
-        *,
-        retry_after: float | None = None,
-        scope: FaultScope = "api",
-    ) -> None:
-        """Answer every ``every``-th request within ``scope`` with ``status``, until cleared.
-
-        The count starts now and skips requests that a ``fail_next`` or
-        ``drop_next`` fault answers. ``every=1`` fails them all (an outage).
-        """
-        self._faults.fail_every(every, status, retry_after=retry_after, scope=scope)
-
-    def drop_next(self, count: int, scope: FaultScope = "api") -> None:
-        """Abort the connection of the next ``count`` requests within ``scope``.
-
-        The request is not processed and gets no answer at all.
-        """
-        self._faults.drop_next(count, scope)
-
-    def clear_faults(self) -> None:
-        """Forget every fault not yet applied, the recurring one, and the delay."""
-        self._faults.clear()
-
     def revoke_tokens(self) -> None:
         """Make every token issued so far invalid (later ones work)."""
         self._api.gateway.revoke_tokens()
@@ -321,7 +291,7 @@ class JiraSimulator:
         elif fault.kind == "drop":
             record.fault, answer = "drop", None
         else:
-            record.fault, answer = "fail", fault.answer()
+            record.fault, answer = "fail", fault.answer(now=incoming.received_at)
         if answer is not None:
             record.status = answer.status
         self._log.decided(record)

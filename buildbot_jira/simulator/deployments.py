@@ -1,8 +1,9 @@
 """The deployments API, with gating: ``/jira/deployments/0.1/cloud/<cloudId>/...``.
 
 A deployment that carries the ``initiate_deployment_gating`` command starts
-out ``awaiting``; what Jira Service Management decides later is set with
-``JiraSimulator.set_gating_status``.
+out with the site's gating status (``awaiting`` unless the tenant says
+otherwise); what Jira Service Management decides later is set with
+``JiraSimulator.set_gating_status`` or ``POST /_simulator/gating``.
 """
 
 from __future__ import annotations
@@ -21,13 +22,16 @@ from buildbot_jira.simulator.links import (
     service_keys,
     unique,
 )
-from buildbot_jira.simulator.state import GatingStatus, Store, store_newer
+from buildbot_jira.simulator.state import (
+    GATING_STATUSES,
+    GatingStatus,
+    Store,
+    check_gating_status,
+    store_newer,
+)
 from buildbot_jira.simulator.tenant import Tenant
 
 __all__ = ["GATING_COMMAND", "GATING_STATUSES", "DeploymentsApi", "deployment_problems"]
-
-#: The gating statuses that the contract defines.
-GATING_STATUSES: Final = ("allowed", "prevented", "awaiting", "invalid")
 
 #: The command by which a deployment asks to be gated.
 GATING_COMMAND: Final = "initiate_deployment_gating"
@@ -97,7 +101,10 @@ class DeploymentsApi:
             isinstance(c, dict) and c.get("command") == GATING_COMMAND for c in commands
         )
         if wants_gating and key not in self.store.gating:
-            self.store.gating[key] = GatingStatus("awaiting", (), now)
+            tenant = self.tenant
+            self.store.gating[key] = GatingStatus(
+                tenant.default_gating_status, tenant.default_gating_details, now
+            )
 
     def get(self, incoming: IncomingRequest, params: Mapping[str, str]) -> Answer:
         """``GET .../pipelines/<p>/environments/<e>/deployments/<seq>``."""
@@ -133,11 +140,24 @@ class DeploymentsApi:
         Raises ``KeyError`` if no such deployment is stored, ``ValueError``
         for a status that the contract does not define.
         """
-        if status not in GATING_STATUSES:
-            raise ValueError(f"gating status must be one of {GATING_STATUSES}, got {status!r}")
+        check_gating_status(status)
         if key not in self.store.deployments:
             raise KeyError(f"no deployment stored with key {key!r}")
         self.store.gating[key] = GatingStatus(status, details, now)
+
+    def set_every_gating_status(
+        self, status: str, details: tuple[str, ...], *, now: float
+    ) -> list[_DeploymentKey]:
+        """Set the status of every gated deployment stored, and of those gated later.
+
+        Returns the keys of the deployments changed. Raises ``ValueError``
+        for a status that the contract does not define.
+        """
+        self.tenant.default_gating_status = check_gating_status(status)
+        self.tenant.default_gating_details = details
+        for key in self.store.gating:
+            self.store.gating[key] = GatingStatus(status, details, now)
+        return list(self.store.gating)
 
 
 def deployment_problems(deployment: Mapping[str, Any]) -> list[str]:

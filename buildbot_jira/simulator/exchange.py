@@ -70,6 +70,12 @@ class Answer:
     body: Any = None
     headers: Mapping[str, str] = attrs.field(factory=dict)
 
+    def with_headers(self, headers: Mapping[str, str]) -> Answer:
+        """This answer with ``headers`` added (they win over its own of the same name)."""
+        if not headers:
+            return self
+        return attrs.evolve(self, headers={**self.headers, **headers})
+
 
 @attrs.frozen
 class Reception:

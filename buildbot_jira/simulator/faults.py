@@ -3,17 +3,31 @@
 A :class:`FaultPlan` holds the faults asked for. For each recorded request
 the simulator asks :meth:`FaultPlan.take` whether a fault answers it; a
 faulted request is not processed at all.
+
+A failed answer can play any of Jira's rate limits: a 429 with the
+``RateLimit-Reason`` asked for, its wait told as ``Retry-After`` seconds,
+as an HTTP date, or only as ``X-RateLimit-Reset``
+(:mod:`~buildbot_jira.simulator.rate_limits`).
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any, Final, Literal, TypeAlias
 
 import attrs
 
 from buildbot_jira.simulator.exchange import Answer, IncomingRequest, error_messages
+from buildbot_jira.simulator.rate_limits import (
+    REASON,
+    RateLimitReason,
+    RetryAfterForm,
+    check_reason,
+    check_retry_after_form,
+    wait_headers,
+)
 
-__all__ = ["FAULT_SCOPES", "Fault", "FaultPlan", "FaultScope", "RecurringFault"]
+__all__ = ["FAULT_SCOPES", "Fault", "FaultPlan", "FaultScope", "RecurringFault", "within"]
 
 FaultScope: TypeAlias = Literal["api", "token", "any"]
 
@@ -29,13 +43,24 @@ def _check_scope(scope: str) -> None:
         raise ValueError(f"scope must be 'api', 'token' or 'any', got {scope!r}")
 
 
+def within(scope: FaultScope, incoming: IncomingRequest) -> bool:
+    """Whether ``incoming`` falls within ``scope``."""
+    return scope == "any" or _SCOPE_OF_SEGMENT.get(incoming.first_segment) == scope
+
+
+def _copied_headers(headers: Mapping[str, str] | None) -> dict[str, str]:
+    # A copy: the caller's mapping must not change a fault already planned.
+    return dict(headers or {})
+
+
 @attrs.define
 class Fault:
     """A fault for the next ``remaining`` requests within ``scope``.
 
     ``kind`` ``"fail"`` answers ``status`` (with ``Retry-After`` if
-    ``retry_after`` is set, and ``body`` if given); ``"drop"`` cuts the
-    connection without an answer.
+    ``retry_after`` is set, told as ``retry_after_form`` says; with
+    ``RateLimit-Reason`` if ``reason`` is set; with ``headers``; and with
+    ``body`` if given); ``"drop"`` cuts the connection without an answer.
     """
 
     kind: Literal["fail", "drop"]
@@ -44,12 +69,18 @@ class Fault:
     status: int = 0
     retry_after: float | None = None
     body: Any = None
+    reason: RateLimitReason | None = None
+    retry_after_form: RetryAfterForm = "seconds"
+    headers: Mapping[str, str] = attrs.field(factory=dict, converter=_copied_headers)
 
-    def answer(self) -> Answer:
-        """The answer of a ``"fail"`` fault."""
+    def answer(self, *, now: float = 0.0) -> Answer:
+        """The answer of a ``"fail"`` fault given at ``now`` (dates in it count from then)."""
         headers = {}
         if self.retry_after is not None:
-            headers["Retry-After"] = format(self.retry_after, "g")
+            headers.update(wait_headers(self.retry_after, now=now, form=self.retry_after_form))
+        if self.reason is not None:
+            headers[REASON] = self.reason
+        headers.update(self.headers)
         body = self.body
         if body is None:
             body = error_messages(f"Simulated failure: HTTP {self.status}")
@@ -67,13 +98,32 @@ class Fault:
 
 @attrs.define
 class RecurringFault:
-    """Every ``every``-th request within ``scope`` fails with ``status``."""
+    """Every ``every``-th request within ``scope`` fails with ``status``.
+
+    The other fields are those of the :class:`Fault` that answers it.
+    """
 
     every: int
     scope: FaultScope
     status: int
     retry_after: float | None = None
     seen: int = 0
+    reason: RateLimitReason | None = None
+    retry_after_form: RetryAfterForm = "seconds"
+    headers: Mapping[str, str] = attrs.field(factory=dict, converter=_copied_headers)
+
+    def fault(self) -> Fault:
+        """The fault that answers one of the requests it fails."""
+        return Fault(
+            "fail",
+            1,
+            self.scope,
+            status=self.status,
+            retry_after=self.retry_after,
+            reason=self.reason,
+            retry_after_form=self.retry_after_form,
+            headers=self.headers,
+        )
 
     def to_json(self) -> dict[str, Any]:
         """This fault as ``/_simulator/state`` shows it."""
@@ -113,9 +163,30 @@ class FaultPlan:
         retry_after: float | None = None,
         body: Any = None,
         scope: FaultScope = "api",
+        reason: RateLimitReason | None = None,
+        retry_after_form: RetryAfterForm = "seconds",
+        headers: Mapping[str, str] | None = None,
     ) -> None:
-        """Answer the next ``count`` requests within ``scope`` with ``status``."""
-        self._add(Fault("fail", count, scope, status=status, retry_after=retry_after, body=body))
+        """Answer the next ``count`` requests within ``scope`` with ``status``.
+
+        Raises ``ValueError`` for an unknown ``reason`` or ``retry_after_form``,
+        or a dated form without ``retry_after``.
+        """
+        check_reason(reason)
+        check_retry_after_form(retry_after_form, retry_after)
+        self._add(
+            Fault(
+                "fail",
+                count,
+                scope,
+                status=status,
+                retry_after=retry_after,
+                body=body,
+                reason=reason,
+                retry_after_form=retry_after_form,
+                headers=headers,
+            )
+        )
 
     def fail_every(
         self,
@@ -124,12 +195,28 @@ class FaultPlan:
         *,
         retry_after: float | None = None,
         scope: FaultScope = "api",
+        reason: RateLimitReason | None = None,
+        retry_after_form: RetryAfterForm = "seconds",
+        headers: Mapping[str, str] | None = None,
     ) -> None:
-        """Answer every ``every``-th request within ``scope`` with ``status``, until cleared."""
+        """Answer every ``every``-th request within ``scope`` with ``status``, until cleared.
+
+        ``reason``, ``retry_after_form`` and ``headers`` are as for :meth:`fail_next`.
+        """
         if every < 1:
             raise ValueError(f"every must be at least 1, got {every}")
         _check_scope(scope)
-        self.recurring = RecurringFault(every, scope, status, retry_after)
+        check_reason(reason)
+        check_retry_after_form(retry_after_form, retry_after)
+        self.recurring = RecurringFault(
+            every,
+            scope,
+            status,
+            retry_after,
+            reason=reason,
+            retry_after_form=retry_after_form,
+            headers=headers,
+        )
 
     def drop_next(self, count: int, scope: FaultScope = "api") -> None:
         """Cut the connection of the next ``count`` requests within ``scope``."""
@@ -153,24 +240,17 @@ class FaultPlan:
         Faults asked for one by one come first, in the order they were asked
         for; the recurring fault counts only the requests they leave.
         """
-        scope = _SCOPE_OF_SEGMENT.get(incoming.first_segment)
         for fault in self.pending:
-            if fault.scope == "any" or fault.scope == scope:
+            if within(fault.scope, incoming):
                 fault.remaining -= 1
                 if fault.remaining == 0:
                     self.pending.remove(fault)
                 return fault
         recurring = self.recurring
-        if recurring is not None and recurring.scope in ("any", scope):
+        if recurring is not None and within(recurring.scope, incoming):
             recurring.seen += 1
             if recurring.seen % recurring.every == 0:
-                return Fault(
-                    "fail",
-                    1,
-                    recurring.scope,
-                    status=recurring.status,
-                    retry_after=recurring.retry_after,
-                )
+                return recurring.fault()
         return None
 
     def to_json(self) -> dict[str, Any]:

@@ -78,7 +78,8 @@ class IssuePage:
     ``issues`` are the issues with data, in key order; ``builds`` and
     ``deployments`` count the stored ones (one linked to two issues counts
     once); ``unknown_keys`` counts, per issue key the site does not know,
-    the entities that named it: Jira stores nothing linked only to those.
+    the builds and deployments that named it (each once, however many
+    updates of it arrived): Jira stores nothing linked only to those.
     """
 
     url: str
@@ -154,8 +155,9 @@ def _environment_chip(kind: object) -> str:
     return f'<span class="env env-{css}" title="environment type">{_e(kind or "unmapped")}</span>'
 
 
-def _plural(count: int, word: str) -> str:
-    return f"{count} {word}" if count == 1 else f"{count} {word}s"
+def _plural(count: int, word: str, plural: str | None = None) -> str:
+    """``1 build``, ``2 builds``; ``plural`` for a word that does not just add an s."""
+    return f"{count} {word}" if count == 1 else f"{count} {plural or word + 's'}"
 
 
 def _details(parts: Iterable[str]) -> str:
@@ -281,7 +283,7 @@ def _unknown_notice(page: IssuePage) -> str:
     if not page.unknown_keys:
         return '<div id="unknown" data-live></div>'
     keys = ", ".join(
-        f"<code>{_e(key)}</code> ({_plural(count, 'entity')})"
+        f"<code>{_e(key)}</code> ({_plural(count, 'entity', 'entities')})"
         for key, count in page.unknown_keys.items()
     )
     projects = sorted({key.rpartition("-")[0] for key in page.unknown_keys})

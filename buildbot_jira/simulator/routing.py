@@ -50,6 +50,16 @@ class Route:
                 return None
         return params
 
+    def endpoint(self, params: Mapping[str, str]) -> str:
+        """The endpoint as Jira's rate limits count it: method and path, per site.
+
+        Only the site's cloud ID is filled in: the GET of one build is the
+        same endpoint whichever build it names.
+        """
+        cloud_id = params.get("cloudId", "{cloudId}")
+        parts = (cloud_id if part == "{cloudId}" else part for part in self.pattern)
+        return f"{self.method} /{'/'.join(parts)}"
+
 
 #: Asked before a matching route's handler runs; an answer refuses the request.
 Guard: TypeAlias = Callable[[Route, Mapping[str, str]], Answer | None]
@@ -63,6 +73,15 @@ class Router:
 
     def __repr__(self) -> str:
         return f"<Router routes={len(self.routes)}>"
+
+    def match(self, incoming: IncomingRequest) -> tuple[Route, dict[str, str]] | None:
+        """The route for ``incoming``'s method and path, with its parameters, if one matches."""
+        for route in self.routes:
+            if route.method == incoming.method:
+                params = route.match(incoming.segments)
+                if params is not None:
+                    return route, params
+        return None
 
     def answer(self, incoming: IncomingRequest, *, guard: Guard | None = None) -> Answer:
         """The handler's answer; 405 (with ``Allow``) for a known path, else 404."""

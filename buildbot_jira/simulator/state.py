@@ -9,16 +9,18 @@ from __future__ import annotations
 import copy
 import datetime
 from collections.abc import Mapping
-from typing import Any, Literal
+from typing import Any, Final, Literal
 
 import attrs
 
 __all__ = [
+    "GATING_STATUSES",
     "GatingStatus",
     "IssuedToken",
     "ReceivedRequest",
     "Store",
     "StoredEntity",
+    "check_gating_status",
     "store_newer",
 ]
 
@@ -101,6 +103,19 @@ class StoredEntity:
     def to_json(self) -> dict[str, Any]:
         """This entity as a JSON object (``key`` as a list)."""
         return {"key": list(self.key), "current": self.current, "history": self.history}
+
+
+#: The gating statuses that the contract defines.
+GATING_STATUSES: Final = ("allowed", "prevented", "awaiting", "invalid")
+
+
+def check_gating_status(status: str) -> str:
+    """``status`` if the contract defines it; ``ValueError`` naming the choices if not."""
+    if status not in GATING_STATUSES:
+        raise ValueError(
+            f"gating status must be one of {', '.join(GATING_STATUSES)}, got {status!r}"
+        )
+    return status
 
 
 @attrs.define

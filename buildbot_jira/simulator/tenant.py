@@ -2,7 +2,8 @@
 
 A :class:`Tenant` is settings, not state: which OAuth clients exist, which
 projects have issues, what each client may touch, how long tokens live and
-how big a request may be. Tests change them on a running simulator, so
+how big a request may be, and what change management decides of a gated
+deployment at first. Tests change them on a running simulator, so
 assignments are converted and checked as ``__init__`` arguments are.
 """
 
@@ -14,6 +15,7 @@ from typing import Final
 import attrs
 
 from buildbot_jira.simulator.contract import ENTITY_TYPES
+from buildbot_jira.simulator.state import check_gating_status
 
 __all__ = [
     "DEFAULT_CLIENT_ID",
@@ -69,6 +71,9 @@ class Tenant:
     ``deployments``, ``devinfo``, ``featureflags``) it may use; a client
     missing from it may use none (``None``: every client may use all).
     ``max_body_bytes`` makes bigger bulk requests answer 413.
+    ``default_gating_status`` is what Jira Service Management decides, at first, for
+    each deployment that asks to be gated (``awaiting`` until told otherwise),
+    and ``default_gating_details`` the keys of the issues it names as holding it.
     """
 
     clients: dict[str, str] = attrs.field(
@@ -83,6 +88,8 @@ class Tenant:
         default=None, converter=permission_sets
     )
     max_body_bytes: int | None = None
+    default_gating_status: str = attrs.field(default="awaiting", converter=check_gating_status)
+    default_gating_details: tuple[str, ...] = attrs.field(default=(), converter=tuple)
 
     def is_known_issue(self, issue_key: str) -> bool:
         """Whether ``issue_key`` names an issue that exists on this site.

@@ -1,17 +1,22 @@
-"""The simulator's own views of what it holds: read-only, never recorded, faulted or delayed.
+"""The simulator's own pages: never recorded, faulted or delayed.
 
-``GET /_simulator/state`` answers everything received and stored as JSON,
+``GET /_simulator/`` answers an index of every page, control and API route,
+``GET /_simulator/state`` everything received and stored as JSON,
 ``GET /_simulator/issues`` the stored entities per issue, and ``GET /`` (or
 ``/_simulator/view``) the issue view, rendered by
 :mod:`buildbot_jira.simulator.issue_view` from the :class:`IssuePage` built
-here. Access tokens are left out of every view.
+here. The views change nothing; the controls handed in (such as
+:mod:`~buildbot_jira.simulator.gating_control`) are served beside them and
+listed in the index. Access tokens are left out of every view.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any, Final
 
+from buildbot_jira.simulator.burst import RateLimits
 from buildbot_jira.simulator.exchange import Answer, IncomingRequest
 from buildbot_jira.simulator.faults import FaultPlan
 from buildbot_jira.simulator.issue_view import IssueActivity, IssuePage, render_page
@@ -27,6 +32,21 @@ __all__ = ["SimulatorViews", "is_view_path"]
 _SECTIONS: Final = ("builds", "deployments", "featureFlags", "development")
 _PAGE_HEADERS: Final = {"Content-Type": "text/html; charset=utf-8", "Cache-Control": "no-store"}
 
+#: What each of the simulator's own paths is for, as the index tells it.
+_DESCRIPTIONS: Final[Mapping[str, str]] = {
+    "GET /": "the issue view: builds and deployments per issue, as Jira shows them",
+    "GET /_simulator/": "this index",
+    "GET /_simulator/view": "the issue view (as /)",
+    "GET /_simulator/state": "everything received and stored, as JSON",
+    "GET /_simulator/issues": "the stored builds, deployments and more, per issue",
+    "GET /_simulator/gating": "the gating status of each gated deployment, and of new ones",
+    "POST /_simulator/gating": (
+        'set gating: {"gatingStatus": "allowed"} for every gated deployment and new ones, '
+        "or with pipelineId, environmentId and deploymentSequenceNumber for one; "
+        '"details": ["PROJ-9"] names the issues that hold it'
+    ),
+}
+
 
 def is_view_path(incoming: IncomingRequest) -> bool:
     """Whether ``incoming`` asks for one of the simulator's own views (``/``, ``/_simulator/``)."""
@@ -36,17 +56,32 @@ def is_view_path(incoming: IncomingRequest) -> bool:
 class SimulatorViews:
     """Reads the simulator's settings, log, faults and store; changes none of them."""
 
-    def __init__(self, *, tenant: Tenant, store: Store, log: RequestLog, faults: FaultPlan) -> None:
+    def __init__(
+        self,
+        *,
+        tenant: Tenant,
+        store: Store,
+        log: RequestLog,
+        faults: FaultPlan,
+        limits: RateLimits | None = None,
+        controls: Iterable[Route] = (),
+        api_routes: Iterable[Route] = (),
+    ) -> None:
         self._tenant = tenant
+        self._limits = limits if limits is not None else RateLimits()
         self._store = store
         self._log = log
         self._faults = faults
+        self._api_routes = tuple(api_routes)
         self._router = Router(
             [
+                Route("GET", ("",), self._page),
+                Route("GET", ("_simulator",), self._index),
+                Route("GET", ("_simulator", ""), self._index),
+                Route("GET", ("_simulator", "view"), self._page),
                 Route("GET", ("_simulator", "state"), self._state_json),
                 Route("GET", ("_simulator", "issues"), self._issues_json),
-                Route("GET", ("",), self._page),
-                Route("GET", ("_simulator", "view"), self._page),
+                *controls,
             ]
         )
 
@@ -56,6 +91,35 @@ class SimulatorViews:
     def answer(self, incoming: IncomingRequest) -> Answer:
         """The answer to a request for a view (see :func:`is_view_path`)."""
         return self._router.answer(incoming)
+
+    def _index(self, incoming: IncomingRequest, params: Mapping[str, str]) -> Answer:
+        return Answer(200, self.index(url=incoming.site_url))
+
+    def index(self, *, url: str) -> dict[str, Any]:
+        """What ``GET /_simulator/`` answers: every page, control and API route at ``url``."""
+        cloud_id = self._tenant.cloud_id
+        own = [
+            {
+                "method": route.method,
+                "url": url + _path(route.pattern, cloud_id),
+                "what": _DESCRIPTIONS.get(f"{route.method} {_path(route.pattern, cloud_id)}", ""),
+            }
+            for route in self._router.routes
+            if route.pattern != ("_simulator",)  # the same index as /_simulator/
+        ]
+        api = [
+            {"method": route.method, "url": url + _path(route.pattern, cloud_id)}
+            for route in self._api_routes
+        ]
+        return {
+            "simulator": "Jira Cloud simulator",
+            "apiUrl": url,
+            "siteUrl": url,
+            "cloudId": cloud_id,
+            "clientIds": sorted(self._tenant.clients),
+            "pages": own,
+            "api": api,
+        }
 
     def _state_json(self, incoming: IncomingRequest, params: Mapping[str, str]) -> Answer:
         return Answer(200, self.state())
@@ -87,6 +151,7 @@ class SimulatorViews:
             "cloudId": tenant.cloud_id,
             "knownProjects": None if known is None else sorted(known),
             **self._faults.to_json(),
+            "rateLimits": self._limits.to_json(),
             "counts": {
                 "requests": len(log.requests),
                 "tokenRequests": log.token_requests,
@@ -155,8 +220,12 @@ class SimulatorViews:
         )
 
     def _unknown_keys(self) -> dict[str, int]:
-        """Issue keys of accepted bulk requests that the site does not know, with counts."""
-        counts: dict[str, int] = {}
+        """Issue keys of accepted bulk requests that the site does not know.
+
+        Each counts the builds and deployments that named it, each once: a
+        build sent in progress and then finished is one build, not two.
+        """
+        named: dict[str, set[str]] = {}
         for request in self._log.requests:
             if request.status != 202 or not isinstance(request.body, dict):
                 continue
@@ -165,5 +234,29 @@ class SimulatorViews:
                 for entity in entities if isinstance(entities, list) else ():
                     for key in associated_issue_keys(entity):
                         if not self._tenant.is_known_issue(key):
-                            counts[key.upper()] = counts.get(key.upper(), 0) + 1
-        return dict(sorted(counts.items()))
+                            named.setdefault(key.upper(), set()).add(_identity(section, entity))
+        return {key: len(entities) for key, entities in sorted(named.items())}
+
+
+def _path(pattern: tuple[str, ...], cloud_id: str) -> str:
+    """The path of a route, with the site's cloud ID in its place."""
+    return "/" + "/".join(cloud_id if part == "{cloudId}" else part for part in pattern)
+
+
+def _identity(section: str, entity: Any) -> str:
+    """What tells one build or deployment from another in a request body, as text.
+
+    Text, since the values come from the wire and may be of any JSON type.
+    """
+    if not isinstance(entity, dict):
+        return json.dumps([section, entity], sort_keys=True, default=str)
+    if section == "builds":
+        parts = [entity.get("pipelineId"), entity.get("buildNumber")]
+    else:
+        pipeline, environment = entity.get("pipeline"), entity.get("environment")
+        parts = [
+            pipeline.get("id") if isinstance(pipeline, dict) else pipeline,
+            environment.get("id") if isinstance(environment, dict) else environment,
+            entity.get("deploymentSequenceNumber"),
+        ]
+    return json.dumps([section, *parts], sort_keys=True, default=str)

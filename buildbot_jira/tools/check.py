@@ -3,7 +3,9 @@
 The check walks the path every report takes, one step at a time, and
 prints each step as it goes:
 
-1. look up the site's cloud ID (``/_edge/tenant_info``), unless one is given;
+1. look up the site's cloud ID (``/_edge/tenant_info``); a cloud ID given
+   with ``--cloud-id`` is compared with it, since the gateway answers a read
+   with a wrong cloud ID as it answers a read of a build that does not exist;
 2. trade the client ID and secret for an access token;
 3. with ``--issue KEY``, send one build, clearly labelled as a test, linked
    to that issue, and read Jira's verdict; without it, read a build that does
@@ -12,11 +14,12 @@ prints each step as it goes:
 
 It exits 0 only when every step worked, and otherwise with the code of the
 first failure (see :data:`EXIT_CODES`), after a message that names the
-likely cause. The client secret comes from an environment variable or a
-file, never from the command line, and never shows in the output. Reading
+likely cause. The client secret comes from a file, a prompt that does not
+echo it, or an environment variable, never from the command line, and never
+shows in the output. Reading
 the options is :mod:`~buildbot_jira.tools.check_arguments`, the exit codes
 and causes :mod:`~buildbot_jira.tools.check_outcomes`; the client is the
-one the reporters use, from :func:`buildbot_jira.connection.open_connection`.
+one the reporters use, from a :class:`buildbot_jira.connection.ConnectionPool`.
 """
 
 from __future__ import annotations
@@ -26,15 +29,20 @@ import time
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, Final, TextIO, cast
 
-from buildbot_jira.connection import open_connection
+import attrs
+
+from buildbot_jira.connection import ConnectionPool
 from buildbot_jira.jira.client import JiraCloud
+from buildbot_jira.jira.errors import JiraError
 from buildbot_jira.jira.model import BuildData, iso_timestamp
 from buildbot_jira.jira.results import SubmitResult
 from buildbot_jira.jira.retry import RetryPolicy
 from buildbot_jira.simulator.contract import entity_schema, validation_errors
+from buildbot_jira.sites import JiraSite
 from buildbot_jira.tools.check_arguments import (
     DEFAULT_SECRET_VARIABLE,
     CheckSettings,
+    SecretPrompt,
     add_arguments,
     read_secret,
     read_settings,
@@ -69,12 +77,15 @@ __all__ = [
     "TEST_PIPELINE_ID",
     "CheckFailed",
     "CheckSettings",
+    "SecretPrompt",
     "add_arguments",
     "check_site",
     "labelled_test_build",
     "read_secret",
     "read_settings",
+    "report_failure",
     "run",
+    "run_settings",
 ]
 
 #: The test build's pipeline and build number: every check replaces the last
@@ -96,13 +107,25 @@ async def run(
     err: TextIO,
     environ: Mapping[str, str],
     reactor: Any = None,
+    prompt: SecretPrompt | None = None,
 ) -> int:
-    """Run ``buildbot-jira check`` with parsed ``args``; returns the exit code."""
+    """Run ``buildbot-jira check`` with parsed ``args``; returns the exit code.
+
+    ``prompt`` asks for the secret (without echo) when no file or variable
+    gives it; leave it out when nobody is at a terminal.
+    """
     try:
-        settings = read_settings(args, environ)
+        settings = read_settings(args, environ, prompt)
     except CheckFailed as failure:
         report_failure(failure, err)
         return failure.exit_code
+    return await run_settings(settings, out=out, err=err, reactor=reactor)
+
+
+async def run_settings(
+    settings: CheckSettings, *, out: TextIO, err: TextIO, reactor: Any = None
+) -> int:
+    """Check ``settings`` already read (see :func:`read_settings`); returns the exit code."""
     secret = settings.site.client_secret
     # Whatever a remote echoes or an error quotes, the secret never reaches the screen.
     return await check_site(
@@ -144,8 +167,13 @@ async def check_site(
 ) -> int:
     """Check ``settings`` step by step, printing each; returns the exit code."""
     site = settings.site
-    connection = open_connection(site, retry=_RETRY, reactor=reactor)
-    steps = _steps(settings, connection.client, now)
+    pool = ConnectionPool(reactor=reactor)
+    client = pool.acquire(site, retry=_RETRY).client
+    # Another client of the same pool (same token, same connections) that
+    # looks the cloud ID up, to hold a given one against.
+    lookup = None if site.cloud_id is None else pool.acquire(_without_cloud_id(site), retry=_RETRY)
+    notes: list[str] = []
+    steps = _steps(settings, client, None if lookup is None else lookup.client, now, notes)
     out.write(
         f"Checking Jira site {site.site} with client ID {site.client_id!r} "
         f"(secret from {settings.secret_source})\n"
@@ -165,8 +193,8 @@ async def check_site(
             out.write(outcome + "\n")
             out.flush()
     finally:
-        await connection.release()
-    out.write(_success_text(settings))
+        await pool.close()
+    out.write(_success_text(settings, notes))
     out.flush()
     return EXIT_OK
 
@@ -174,12 +202,34 @@ async def check_site(
 _Step = tuple[str, Callable[[], Awaitable[str]]]
 
 
-def _steps(settings: CheckSettings, client: JiraCloud, now: Callable[[], float]) -> list[_Step]:
-    """The steps of this check, each a label and a coroutine function giving its outcome."""
+def _without_cloud_id(site: JiraSite[str]) -> JiraSite[str]:
+    return attrs.evolve(site, cloud_id=None)
+
+
+def _steps(
+    settings: CheckSettings,
+    client: JiraCloud,
+    lookup: JiraCloud | None,
+    now: Callable[[], float],
+    notes: list[str],
+) -> list[_Step]:
+    """The steps of this check, each a label and a coroutine function giving its outcome.
+
+    ``lookup`` is a client that looks the cloud ID up, when one is given;
+    ``notes`` collects what the success text must add.
+    """
 
     async def cloud_id() -> str:
         found = await client.get_cloud_id()
-        return found if settings.site.cloud_id is None else f"{found} (given with --cloud-id)"
+        if lookup is None:
+            return found
+        outcome, confirmed = await _confirm_cloud_id(found, lookup)
+        if not confirmed and settings.issue is None:
+            notes.append(
+                "The cloud ID is not confirmed, and Jira answers a read with a wrong cloud ID "
+                "as a read of a missing build: add --issue KEY to prove it with a test build."
+            )
+        return outcome
 
     async def token() -> str:
         await client.tokens.get_token()
@@ -210,9 +260,8 @@ def _steps(settings: CheckSettings, client: JiraCloud, now: Callable[[], float])
         return "ok (read a deployment)"
 
     site = settings.site
-    looked_up = "cloud ID" + ("" if site.cloud_id else f" of {site.site}")
     steps: list[_Step] = [
-        (looked_up, cloud_id),
+        (f"cloud ID of {site.site}", cloud_id),
         (f"access token for client ID {site.client_id!r}", token),
     ]
     if settings.issue is not None:
@@ -222,6 +271,29 @@ def _steps(settings: CheckSettings, client: JiraCloud, now: Callable[[], float])
     if settings.deployments:
         steps.append(("deployments permission", read_deployment))
     return steps
+
+
+async def _confirm_cloud_id(given: str, lookup: JiraCloud) -> tuple[str, bool]:
+    """A cloud ID given with ``--cloud-id``, held against the site's own: the outcome
+    in words, and whether the site confirmed it.
+
+    Raises :class:`CheckFailed` when the site has another one. When the site
+    cannot be asked (a proxy may let the gateway through, not the site), the
+    check goes on and says that the cloud ID is not confirmed.
+    """
+    try:
+        actual = await lookup.get_cloud_id()
+    except JiraError as error:
+        reason = str(error).split(". ")[0].rstrip(".")
+        return f"{given} (given with --cloud-id; not confirmed, since {reason})", False
+    if actual != given:
+        raise CheckFailed(
+            EXIT_UNKNOWN_SITE,
+            "wrong cloud ID",
+            f"--cloud-id {given} is not the cloud ID of {lookup.site}, which is {actual}. "
+            f"Give --cloud-id {actual}, or leave out --cloud-id to have it looked up",
+        )
+    return f"{given} (given with --cloud-id; the site's own)", True
 
 
 def _lifetime(seconds: float) -> str:
@@ -255,8 +327,8 @@ def _verdict(issue: str, result: SubmitResult) -> str:
     return "accepted"
 
 
-def _success_text(settings: CheckSettings) -> str:
-    lines = ["OK: these credentials work."]
+def _success_text(settings: CheckSettings, notes: list[str]) -> str:
+    lines = ["OK: these credentials work.", *notes]
     if settings.issue is not None:
         lines.append(
             f"Jira accepted the test build {TEST_DISPLAY_NAME!r}: it shows in the development "

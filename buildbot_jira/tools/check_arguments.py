@@ -3,15 +3,18 @@
 The site arguments are checked as a ``master.cfg``'s would be
 (:func:`buildbot_jira.options.take_site`) and give the same
 :class:`~buildbot_jira.sites.JiraSite` that the reporters connect with. The
-client secret comes from an environment variable or a file, never from the
-command line (where other users of the machine can read it in the process
-list).
+client secret comes from a file (best the very file that the master's
+secrets provider reads), from a prompt that does not echo it, or from an
+environment variable; never from the command line, where other users of the
+machine can read it in the process list. The prompt is preferred to a
+variable: a variable exported in a shell reaches every program started from
+it, a Buildbot master and each build of its local workers included.
 """
 
 from __future__ import annotations
 
 import argparse
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any, Final
 from urllib.parse import urlsplit
 
@@ -28,6 +31,7 @@ __all__ = [
     "CHECK_TIMEOUT",
     "DEFAULT_SECRET_VARIABLE",
     "CheckSettings",
+    "SecretPrompt",
     "add_arguments",
     "read_secret",
     "read_settings",
@@ -36,6 +40,9 @@ __all__ = [
 DEFAULT_SECRET_VARIABLE: Final = "JIRA_CLIENT_SECRET"  # noqa: S105 - a variable name
 #: A person waits for the check: its answers may take less long than a master's.
 CHECK_TIMEOUT: Final = 15.0
+
+#: Asks the person at the terminal for the secret, without echoing it (``getpass``).
+SecretPrompt = Callable[[str], str]
 
 _OPTION_NAMES: Final[Mapping[str, str]] = {
     "site": "--site",
@@ -68,15 +75,21 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     secret = parser.add_mutually_exclusive_group()
     secret.add_argument(
-        "--client-secret-env",
-        default=DEFAULT_SECRET_VARIABLE,
-        metavar="NAME",
-        help="read the client secret from this environment variable (%(default)s)",
-    )
-    secret.add_argument(
         "--client-secret-file",
         metavar="PATH",
-        help="read the client secret from this file (its first line)",
+        help=(
+            "read the client secret from this file (its first line), such as the master's "
+            "secrets/jira-client-secret. Without it or --client-secret-env, the check asks for "
+            "the secret without echoing it"
+        ),
+    )
+    secret.add_argument(
+        "--client-secret-env",
+        metavar="NAME",
+        help=(
+            f"read the client secret from this environment variable ({DEFAULT_SECRET_VARIABLE} "
+            "is read when set and no other source is given)"
+        ),
     )
     # Declared only to refuse it with a clear message (and without echoing the
     # value): argparse would otherwise call it an ambiguous abbreviation.
@@ -115,48 +128,86 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def read_secret(args: argparse.Namespace, environ: Mapping[str, str]) -> tuple[str, str]:
+def read_secret(
+    args: argparse.Namespace,
+    environ: Mapping[str, str],
+    prompt: SecretPrompt | None = None,
+) -> tuple[str, str]:
     """The client secret and a description of where it came from.
 
-    Raises :class:`CheckFailed` (usage) when there is none.
+    In this order: ``--client-secret-file``, ``--client-secret-env``,
+    ``$JIRA_CLIENT_SECRET`` when it is set, then ``prompt`` (given only when
+    a person is at a terminal). Raises :class:`CheckFailed` (usage) when
+    there is none.
     """
     if args.client_secret is not None:
         raise CheckFailed(
             EXIT_USAGE,
             "the client secret is not taken from the command line",
             "a secret given as an argument is visible to every user of this machine in the "
-            "process list and stays in the shell history. Put it in an environment variable "
-            f"(--client-secret-env NAME, {DEFAULT_SECRET_VARIABLE} by default) or a file "
-            "(--client-secret-file PATH)",
+            "process list and stays in the shell history. Give a file that holds it "
+            "(--client-secret-file PATH), or leave the option out to be asked for it",
         )
     if args.client_secret_file:
-        path = args.client_secret_file
-        try:
-            with open(path, encoding="utf-8") as file:
-                secret = file.readline().strip()
-        except (OSError, UnicodeDecodeError) as problem:
-            reason = getattr(problem, "strerror", None) or type(problem).__name__
-            raise CheckFailed(
-                EXIT_USAGE, "no client secret", f"cannot read --client-secret-file {path}: {reason}"
-            ) from None
-        if not secret:
-            raise CheckFailed(EXIT_USAGE, "no client secret", f"the file {path} is empty")
-        return secret, f"file {path}"
+        return _secret_from_file(args.client_secret_file)
     name = args.client_secret_env
-    secret = environ.get(name, "").strip()
-    if not secret:
+    if name:
+        secret = environ.get(name, "").strip()
+        if not secret:
+            raise CheckFailed(
+                EXIT_USAGE,
+                "no client secret",
+                f"the environment variable {name} is not set or empty. Give a file that holds "
+                "the secret (--client-secret-file PATH), or leave out --client-secret-env to "
+                "be asked for it",
+            )
+        return secret, f"${name}"
+    secret = environ.get(DEFAULT_SECRET_VARIABLE, "").strip()
+    if secret:
+        return secret, f"${DEFAULT_SECRET_VARIABLE}"
+    if prompt is None:
         raise CheckFailed(
             EXIT_USAGE,
             "no client secret",
-            f"the environment variable {name} is not set or empty. Set it (for example "
-            f"`read -rs {name} && export {name}`), or use --client-secret-file PATH",
+            f"{DEFAULT_SECRET_VARIABLE} is not set and there is no terminal to ask for it on. "
+            "Give a file that holds the secret (--client-secret-file PATH, such as the "
+            "master's secrets/jira-client-secret), or run the check in a terminal to be asked "
+            "for it",
         )
-    return secret, f"${name}"
+    try:
+        secret = prompt(f"Client secret for client ID {args.client_id!r} (input hidden): ")
+    except EOFError:  # Ctrl-D: nothing typed
+        secret = ""
+    secret = secret.strip()
+    if not secret:
+        raise CheckFailed(EXIT_USAGE, "no client secret", "none was typed at the prompt")
+    return secret, "the prompt"
 
 
-def read_settings(args: argparse.Namespace, environ: Mapping[str, str]) -> CheckSettings:
-    """Check the ``check`` arguments as a master.cfg's would be; :class:`CheckFailed` if wrong."""
-    secret, source = read_secret(args, environ)
+def _secret_from_file(path: str) -> tuple[str, str]:
+    try:
+        with open(path, encoding="utf-8") as file:
+            secret = file.readline().strip()
+    except (OSError, UnicodeDecodeError) as problem:
+        reason = getattr(problem, "strerror", None) or type(problem).__name__
+        raise CheckFailed(
+            EXIT_USAGE, "no client secret", f"cannot read --client-secret-file {path}: {reason}"
+        ) from None
+    if not secret:
+        raise CheckFailed(EXIT_USAGE, "no client secret", f"the file {path} is empty")
+    return secret, f"file {path}"
+
+
+def read_settings(
+    args: argparse.Namespace,
+    environ: Mapping[str, str],
+    prompt: SecretPrompt | None = None,
+) -> CheckSettings:
+    """Check the ``check`` arguments as a master.cfg's would be; :class:`CheckFailed` if wrong.
+
+    ``prompt`` asks for the secret when no file or variable gives it.
+    """
+    secret, source = read_secret(args, environ, prompt)
     given: dict[str, Any] = {"api_url": args.api_url}
     if args.site_url:
         given["site_url"] = args.site_url

@@ -14,6 +14,7 @@ credentials, and ``simulate`` serves a local Jira to rehearse with.
 from __future__ import annotations
 
 import argparse
+import getpass
 import os
 import sys
 from collections.abc import Callable, Sequence
@@ -103,8 +104,9 @@ def _add_check(subparsers: Any) -> None:
             "Look up the site's cloud ID, get an access token with the client ID and secret, "
             "and check the builds permission: with --issue by sending one test build linked "
             "to that issue (labelled as a test; the next check replaces it), without it by "
-            "reading only. The secret comes from an environment variable or a file, never "
-            f"from the command line. Exit codes: {codes}."
+            "reading only. The secret comes from a file (--client-secret-file), or is asked for "
+            "without echo; never from the command line. Exit codes: "
+            f"{codes}."
         ),
     )
     check.add_arguments(parser)
@@ -112,10 +114,20 @@ def _add_check(subparsers: Any) -> None:
 
 
 def run_check(args: argparse.Namespace) -> int:
-    """Run ``buildbot-jira check``."""
+    """Run ``buildbot-jira check``; it asks for the secret only when a person is at a terminal."""
+    prompt = getpass.getpass if sys.stdin is not None and sys.stdin.isatty() else None
+    # Asked before the reactor runs, so that Ctrl-C at the prompt simply ends the command.
+    try:
+        settings = check.read_settings(args, os.environ, prompt)
+    except check.CheckFailed as failure:
+        check.report_failure(failure, sys.stderr)
+        return failure.exit_code
+    except KeyboardInterrupt:
+        sys.stderr.write("\n")
+        return INTERRUPTED
     return run_on_reactor(
-        lambda reactor: check.run(
-            args, out=sys.stdout, err=sys.stderr, environ=os.environ, reactor=reactor
+        lambda reactor: check.run_settings(
+            settings, out=sys.stdout, err=sys.stderr, reactor=reactor
         )
     )
 
@@ -130,7 +142,8 @@ def _add_simulate(subparsers: Any) -> None:
             "the site's tenant_info and the builds, deployments, devinfo and feature-flag "
             "APIs). Point the reporter's API URL and site URL at the printed URL. "
             "GET <url>/_simulator/state and <url>/_simulator/issues show what it received "
-            "and stored. Stop it with Ctrl-C."
+            "and stored. It can play Jira's burst rate limit (--rate-limit) and fail the "
+            "ways Jira does (the fault options). Stop it with Ctrl-C."
         ),
     )
     simulate.add_arguments(parser)

@@ -73,6 +73,7 @@ __all__ = [
     "Expectation",
     "RepositoryChange",
     "add_arguments",
+    "link_note",
     "make_repository",
     "master_config",
     "missing",
@@ -209,7 +210,8 @@ async def _demo(
         _say(out, "Missing: " + "; ".join(absent) + ". Run with --verbose to see the master's log.")
     else:
         _say(out, "Every expected build and deployment was accepted.")
-        _say(out, "Next, with your own site (the secret in $JIRA_CLIENT_SECRET):")
+        _say(out, link_note())
+        _say(out, "Next, prove your own site's credentials (the check asks for the secret):")
         _say(out, "  buildbot-jira check --site YOURS.atlassian.net --client-id ID --issue KEY")
 
 
@@ -262,6 +264,14 @@ async def _build_and_deliver(
         )
     finally:
         consumer.stopConsuming()
+
+
+def link_note() -> str:
+    """Where the build links in Jira lead, said plainly: the demo's master is gone."""
+    return (
+        f"Their links point at the demo master ({BUILDBOT_URL}), which served no web UI "
+        "and has stopped: a real master's links open each build's page."
+    )
 
 
 def _check_worker_installed() -> None:
