@@ -11,9 +11,10 @@ may be a secret is never quoted, only its type.
 
 from __future__ import annotations
 
+import difflib
 import math
 import re
-from collections.abc import Callable, Collection, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping
 from typing import Any
 
 from buildbot.interfaces import IRenderable
@@ -21,22 +22,30 @@ from buildbot.process.results import Results
 
 from buildbot_jira.jira.errors import JiraConfigError
 from buildbot_jira.jira.model import ENVIRONMENT_TYPES
+from buildbot_jira.jira.proxy import ProxyServer
+from buildbot_jira.jira.trust import load_ca_bundle
 
 __all__ = [
     "Check",
+    "check_ca_bundle",
+    "check_environment_type",
     "check_environment_types",
     "check_flag",
     "check_names",
     "check_number",
     "check_optional_text",
     "check_pattern",
+    "check_proxy",
     "check_renderable",
+    "check_result",
     "check_result_states",
     "check_seconds",
     "check_site",
     "check_text_list",
     "check_whole",
+    "closest",
     "refuse_unknown",
+    "result_name",
     "take_checked",
 ]
 
@@ -59,6 +68,31 @@ def check_renderable(value: object, argument: str, *, required: bool = False) ->
     raise JiraConfigError(f"{argument} must be {kind}, not {type(value).__name__}")
 
 
+def check_proxy(value: object, argument: str = "proxy") -> ProxyServer | Any:
+    """An HTTP proxy: ``None`` (none at all), a URL string, or a renderable that gives one.
+
+    A renderable (``util.Interpolate`` with a ``secret:`` part, ``util.Secret``)
+    keeps the proxy's password out of ``master.cfg``; it is checked once
+    rendered. The message never quotes the value: it may hold the password.
+    """
+    if value is None or IRenderable.providedBy(value):
+        return value
+    if isinstance(value, str) and value.strip():
+        return ProxyServer.parse(value, argument=argument)
+    raise JiraConfigError(
+        f"{argument} must be None, a URL such as 'http://proxy.example.com:3128', or a "
+        f"renderable such as util.Interpolate, not {type(value).__name__}"
+    )
+
+
+def check_ca_bundle(value: object, argument: str = "ca_bundle") -> str | None:
+    """The path of a readable PEM file with at least one certificate, or None."""
+    if value is None:
+        return None
+    load_ca_bundle(value, argument)
+    return str(value)
+
+
 def check_site(value: object, argument: str = "site") -> str:
     """A Jira site's host name (``https://`` and a trailing slash are forgiven)."""
     if not isinstance(value, str) or not value:
@@ -66,16 +100,33 @@ def check_site(value: object, argument: str = "site") -> str:
             f"{argument} must be your Jira site's host name, such as 'example.atlassian.net', "
             f"not {value!r}"
         )
-    site = value.strip().removeprefix("https://").rstrip("/")
+    text = value.strip()
+    if text.lower().startswith("http://"):
+        host = text[len("http://") :].rstrip("/")
+        raise JiraConfigError(
+            f"{argument} {value!r} uses plain http://, which would send the credentials in "
+            f"clear text, and Jira Cloud sites answer on https only: give the host name "
+            f"alone, {host!r}"
+        )
+    site = text.removeprefix("https://").rstrip("/")
     if not _SITE.match(site):
         raise JiraConfigError(
             f"{argument} must be a host name such as 'example.atlassian.net', not {value!r}"
+        )
+    if "." not in site.partition(":")[0] and site.partition(":")[0] != "localhost":
+        # The slip of giving the site's own name where its host name belongs.
+        raise JiraConfigError(
+            f"{argument} {value!r} is not a full host name: a Jira Cloud site's is like "
+            f"{site + '.atlassian.net'!r}"
         )
     return site
 
 
 def check_names(value: object, argument: str) -> tuple[str | re.Pattern[str], ...] | None:
-    """A list of names (or compiled regular expressions), or None for 'all'."""
+    """A list of names (or compiled regular expressions), or None for 'all'.
+
+    A lone name or pattern stands for a list of one, as in every list argument.
+    """
     if value is None:
         return None
     if isinstance(value, str | re.Pattern):
@@ -155,21 +206,55 @@ def check_pattern(value: object, argument: str) -> re.Pattern[str] | None:
         ) from None
 
 
+def result_name(value: object, argument: str) -> str:
+    """A Buildbot result, given as its constant (``util.FAILURE``) or its name (``"failure"``).
+
+    Returns the name, in lower case as Buildbot spells it.
+    """
+    if isinstance(value, int) and not isinstance(value, bool) and 0 <= value < len(Results):
+        return Results[value]
+    if isinstance(value, str) and value.strip().lower() in Results:
+        return value.strip().lower()
+    raise JiraConfigError(
+        f"{argument}: {value!r} is not a Buildbot result; use a constant such as "
+        f"util.FAILURE or a name: {', '.join(Results)}"
+    )
+
+
+def check_result(value: object, argument: str, allowed: Collection[int]) -> int:
+    """One of the Buildbot results ``allowed``, as a constant or a name; the constant."""
+    try:
+        result = Results.index(result_name(value, argument))
+    except JiraConfigError:
+        result = -1
+    if result not in allowed:
+        names = ", ".join(Results[number] for number in sorted(allowed))
+        constants = ", ".join("util." + Results[number].upper() for number in sorted(allowed))
+        raise JiraConfigError(
+            f"{argument} must be a Buildbot result ({constants}, or its name: {names}), "
+            f"not {value!r}"
+        )
+    return result
+
+
 def check_result_states(
     value: object,
     argument: str,
     defaults: Mapping[str, str | None],
     states: Collection[str],
 ) -> Mapping[str, str | None]:
-    """Buildbot result names -> Jira states (or None), merged over ``defaults``."""
+    """Buildbot results (constants or names) -> Jira states (or None), merged over ``defaults``.
+
+    The result is keyed by result names, whichever way they were given.
+    """
     if not isinstance(value, Mapping):
-        raise JiraConfigError(f"{argument} must be a dict of Buildbot result name to Jira state")
+        raise JiraConfigError(
+            f"{argument} must be a dict of Buildbot result (util.FAILURE or 'failure') "
+            "to Jira state"
+        )
     merged = dict(defaults)
-    for name, state in value.items():
-        if name not in Results:
-            raise JiraConfigError(
-                f"{argument}: {name!r} is not a Buildbot result; use one of {', '.join(Results)}"
-            )
+    for result, state in value.items():
+        name = result_name(result, argument)
         if state is not None and state not in states:
             raise JiraConfigError(
                 f"{argument}: {state!r} is not a Jira state here; use one of "
@@ -177,6 +262,22 @@ def check_result_states(
             )
         merged[name] = state
     return merged
+
+
+def check_environment_type(value: object, argument: str) -> Any:
+    """A Jira environment type, or a renderable that gives one when a build runs."""
+    if isinstance(value, str) and value not in ENVIRONMENT_TYPES:
+        raise JiraConfigError(_not_an_environment_type(argument, value))
+    return check_renderable(value, argument)
+
+
+def _not_an_environment_type(argument: str, value: object) -> str:
+    message = (
+        f"{argument}: {value!r} is not a Jira environment type; use one of "
+        f"{', '.join(sorted(ENVIRONMENT_TYPES))}"
+    )
+    suggestion = closest(str(value).lower(), ENVIRONMENT_TYPES) if value else None
+    return message + (f" (did you mean {suggestion!r}?)" if suggestion else "")
 
 
 def check_environment_types(value: object, argument: str) -> dict[str | re.Pattern[str], str]:
@@ -190,16 +291,15 @@ def check_environment_types(value: object, argument: str) -> dict[str | re.Patte
         if not isinstance(name, str | re.Pattern):
             raise JiraConfigError(f"{argument}: {name!r} is not a name or a compiled pattern")
         if kind not in ENVIRONMENT_TYPES:
-            raise JiraConfigError(
-                f"{argument}: {kind!r} is not a Jira environment type; use one of "
-                f"{', '.join(sorted(ENVIRONMENT_TYPES))}"
-            )
+            raise JiraConfigError(_not_an_environment_type(argument, kind))
     return dict(value)
 
 
 def check_text_list(value: object, argument: str) -> tuple[str, ...]:
-    """A list of non-empty strings (a lone string is refused: it is a common slip)."""
-    if isinstance(value, str) or not isinstance(value, list | tuple):
+    """A list of non-empty strings; a lone string stands for a list of one."""
+    if isinstance(value, str):
+        value = [value]
+    if not isinstance(value, list | tuple | set | frozenset):
         raise JiraConfigError(f"{argument} must be a list of strings, not {value!r}")
     for item in value:
         if not isinstance(item, str) or not item:
@@ -223,10 +323,28 @@ def take_checked(arguments: dict[str, Any], checks: Mapping[str, Check]) -> dict
     return checked
 
 
+def closest(word: str, choices: Iterable[str]) -> str | None:
+    """The choice that ``word`` most likely misspells or abbreviates, or None.
+
+    A unique choice that starts with ``word`` wins (``prod`` -> ``production``),
+    then the nearest spelling (``builder`` -> ``builders``).
+    """
+    options = sorted(set(choices))
+    starting = [choice for choice in options if word and choice.startswith(word)]
+    if len(starting) == 1:
+        return starting[0]
+    near = difflib.get_close_matches(word, options, n=1)
+    return near[0] if near else None
+
+
 def refuse_unknown(arguments: Mapping[str, Any], known: Collection[str]) -> None:
-    """Refuse arguments that no check took."""
+    """Refuse arguments that no check took, suggesting the closest known one."""
     if arguments:
-        names = ", ".join(sorted(arguments))
+        names = []
+        for name in sorted(arguments):
+            suggestion = closest(name, known)
+            names.append(f"{name} (did you mean {suggestion}?)" if suggestion else name)
         raise JiraConfigError(
-            f"unknown argument(s): {names}; the arguments are: {', '.join(sorted(known))}"
+            f"unknown argument(s): {', '.join(names)}; the arguments are: "
+            f"{', '.join(sorted(known))}"
         )

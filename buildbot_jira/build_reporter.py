@@ -17,7 +17,7 @@ from twisted.logger import Logger
 
 from buildbot_jira.events import BuildEvent, JiraEventGenerator
 from buildbot_jira.jira.model import BuildData, TestInfo
-from buildbot_jira.mapping.builds import BuildSnapshot, build_test_info
+from buildbot_jira.mapping.builds import BuildSnapshot, Skip, build_test_info
 from buildbot_jira.options import BuildReporterOptions, ReporterOptions, parse_build_reporter
 from buildbot_jira.reporter_base import JiraReporterBase, RecentIds
 
@@ -173,9 +173,13 @@ class JiraBuildReporter(JiraReporterBase):
         keys = self.issue_keys(snapshot)
         if not snapshot.complete and keys:
             self._show_keys(snapshot, keys)
-        data = self.options.mapping.build_data(
-            snapshot, keys=keys, **await self.common_fields(snapshot)
-        )
+        fields = await self.common_fields(snapshot)
+        data = self.options.mapping.build_data(snapshot, keys=keys, **fields)
+        if isinstance(data, Skip) and snapshot.complete and self.outbox is not None:
+            # No final state goes (its result is not reported): the build is
+            # no longer open, and nobody must end it for it later. The key
+            # is BuildData.key's.
+            self.outbox.close("builds", f"{fields['pipeline_id']}#{snapshot.number}")
         queued = self.queue("builds", data, f"{snapshot.builder_name} #{snapshot.number}")
         if queued and not snapshot.complete:
             assert isinstance(data, BuildData)

@@ -5,19 +5,36 @@ a deployment to ``environment_id``. Step level: each step whose name matches
 ``step_pattern`` is a deployment, to the environment its ``environment``
 group names (or ``environment_id``). Nothing here waits for Jira: updates
 go to the outbox.
+
+With ``deployed_issues="since-last"`` a deployment names the issues of
+every change that reached its environment since the environment's last
+successful deployment (:mod:`~buildbot_jira.mapping.deployed_issues`),
+read once per deployment; where that one stopped is kept in the master's
+database (:mod:`~buildbot_jira.deployment_history`).
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+import attrs
 from twisted.logger import Logger
 
-from buildbot_jira.events import BuildEvent, JiraEventGenerator
+from buildbot_jira.deployment_history import DeploymentHistory
+from buildbot_jira.events import BuildEvent, JiraEventGenerator, read_change_records
 from buildbot_jira.jira.model import ENVIRONMENT_TYPES
-from buildbot_jira.mapping.builds import BuildSnapshot
+from buildbot_jira.mapping.builds import BuildSnapshot, Skip, SourceStamp, references
+from buildbot_jira.mapping.deployed_issues import (
+    DeployedRevision,
+    cap_keys,
+    collect_range,
+    key_budget,
+    plan_range,
+    shipped_keys,
+)
 from buildbot_jira.mapping.deployments import (
     DeploymentTarget,
+    deployment_sequence_number,
     guess_environment_type,
     step_target_fields,
 )
@@ -31,6 +48,22 @@ from buildbot_jira.reporter_base import JiraReporterBase, RecentIds
 __all__ = ["JiraDeploymentReporter"]
 
 log = Logger()
+
+#: How many open deployments a reporter remembers what they ship: far more than run at once.
+_OPEN_DEPLOYMENTS = 1000
+
+
+@attrs.frozen
+class Shipped:
+    """What one deployment ships (or rolls back), read once for all its updates.
+
+    ``keys``: the issue keys of the changes in range, newest first;
+    ``reached``: per codebase, where the environment is once it succeeds.
+    """
+
+    keys: tuple[str, ...] = ()
+    rolled_back: bool = False
+    reached: dict[str, DeployedRevision] = attrs.field(factory=dict)
 
 
 class JiraDeploymentReporter(JiraReporterBase):
@@ -46,6 +79,9 @@ class JiraDeploymentReporter(JiraReporterBase):
     options: DeploymentReporterOptions | None = None
     # The steps whose start was sent: a step is updated many times while it runs.
     _started_steps: RecentIds | None = None
+    _history: DeploymentHistory | None = None
+    # What each open deployment ships, by its key, the oldest first.
+    _shipped: dict[str, Shipped] | None = None
 
     @classmethod
     def parse_options(
@@ -91,7 +127,14 @@ class JiraDeploymentReporter(JiraReporterBase):
         """Use ``options``; the steps already started are remembered across a reconfig."""
         if self._started_steps is None:
             self._started_steps = RecentIds()
+            self._history = DeploymentHistory(self.master)
+            self._shipped = {}
         await super().apply_options(options)
+
+    def interrupted_state(self) -> str | None:
+        """The deployment state for RETRY (``result_states``), which an interrupted one gets."""
+        assert self.options is not None
+        return self.options.deployments.result_states.get("retry")
 
     async def report(self, event: BuildEvent) -> None:
         """Send the deployment's state for a build or step event."""
@@ -168,12 +211,140 @@ class JiraDeploymentReporter(JiraReporterBase):
         if target is None:
             return
         assert self.options is not None
+        fields = await self.common_fields(snapshot)
+        number = deployment_sequence_number(snapshot.number, target.step_number)
+        key = f"{fields['pipeline_id']}#{target.environment_id}#{number}"
+        context = f"{snapshot.builder_name} #{snapshot.number} to {target.environment_id}"
+        keys, shipped = self.issue_keys(snapshot), None
+        if self.options.deployed_issues == "since-last":
+            shipped = await self._shipped_by(snapshot, target, key, fields["pipeline_id"])
+            keys = self._deployed_keys(snapshot, keys, shipped, context)
+        rolled_back = shipped is not None and shipped.rolled_back
         data = self.options.deployments.deployment_data(
             snapshot,
             target,
-            keys=self.issue_keys(snapshot),
+            keys=keys,
             pipeline_name=snapshot.builder_name,
-            **await self.common_fields(snapshot),
+            rolled_back=rolled_back,
+            **fields,
         )
-        context = f"{snapshot.builder_name} #{snapshot.number} to {target.environment_id}"
+        if isinstance(data, Skip) and self.outbox is not None:
+            # No final state goes: the deployment is no longer open. The key
+            # is DeploymentData.key's.
+            self.outbox.close("deployments", key)
         self.queue("deployments", data, context)
+        state = self.options.deployments.state(snapshot, target, rolled_back=rolled_back)
+        if shipped is not None and state != "in_progress":
+            assert self._shipped is not None
+            assert self._history is not None
+            self._shipped.pop(key, None)
+            if state in ("successful", "rolled_back"):
+                await self._history.remember(
+                    fields["pipeline_id"], target.environment_id, shipped.reached
+                )
+
+    def _deployed_keys(
+        self, snapshot: BuildSnapshot, own: tuple[str, ...], shipped: Shipped, context: str
+    ) -> tuple[str, ...]:
+        """The build's own keys and the shipped ones, within the association budget.
+
+        A rollback names the issues it undoes; its own only when those name none.
+        """
+        assert self.options is not None
+        if shipped.rolled_back and shipped.keys:
+            own = ()
+        commits = sum(1 for reference in references(snapshot) if reference.revision)
+        budget = key_budget(services=len(self.options.deployments.service_ids), commits=commits)
+        capped = cap_keys(own, shipped.keys, budget)
+        if capped.dropped:
+            self.note(
+                snapshot,
+                f"{context}: {capped.dropped} of its {capped.dropped + len(capped.keys)} "
+                f"issue keys are not sent (a deployment carries at most {budget} here); "
+                "the newest are kept",
+            )
+        return capped.keys
+
+    async def _shipped_by(
+        self, snapshot: BuildSnapshot, target: DeploymentTarget, key: str, pipeline_id: str
+    ) -> Shipped:
+        """What the deployment ``key`` ships: read on its first update, kept until its last.
+
+        A deployment whose state says it is rolled back, though its revision
+        is not older, undoes what the last one shipped: read again, once.
+        """
+        assert self.options is not None
+        assert self._shipped is not None
+        shipped = self._shipped.get(key)
+        rolling_back = self.options.deployments.state(snapshot, target) == "rolled_back"
+        if shipped is None or (rolling_back and not shipped.rolled_back):
+            shipped = await self._read_shipped(
+                snapshot, pipeline_id, target.environment_id, rolling_back=rolling_back
+            )
+            self._shipped[key] = shipped
+            while len(self._shipped) > _OPEN_DEPLOYMENTS:
+                del self._shipped[next(iter(self._shipped))]
+        return shipped
+
+    async def _read_shipped(
+        self, snapshot: BuildSnapshot, pipeline_id: str, environment_id: str, *, rolling_back: bool
+    ) -> Shipped:
+        assert self.options is not None
+        assert self._history is not None
+        last = await self._history.last(pipeline_id, environment_id)
+        keys: list[str] = []
+        rolled_back = False
+        reached: dict[str, DeployedRevision] = {}
+        for stamp in snapshot.sourcestamps:
+            if not stamp.revision:
+                continue
+            deployed = await self._changeid(stamp, stamp.revision)
+            previous = last.get(stamp.codebase)
+            if previous is not None and previous.changeid is None and previous.revision:
+                # Buildbot may have seen that revision since it was deployed.
+                changeid = await self._changeid(stamp, previous.revision)
+                previous = attrs.evolve(previous, changeid=changeid)
+            plan = plan_range(
+                deployed=deployed,
+                last=previous,
+                lookback=self.options.first_deployment_lookback,
+                rolling_back=rolling_back,
+                repository=stamp.repository,
+                branch=stamp.branch,
+                codebase=stamp.codebase,
+            )
+            shipped_after = None
+            if plan is not None:
+                records = await read_change_records(
+                    self.master, stamp, after=plan.after, upto=plan.upto, limit=plan.limit + 1
+                )
+                found = collect_range(records, plan)
+                keys.extend(shipped_keys(found.changes, self.options.mapping.rules))
+                rolled_back = rolled_back or found.rolled_back
+                shipped_after = None if plan.rolled_back else plan.after
+                if found.truncated:
+                    self.note(
+                        snapshot,
+                        f"more than {plan.limit:,} changes of {stamp.branch or 'its branch'} "
+                        f"since the last deployment to {environment_id}: the newest "
+                        f"{plan.limit:,} were read",
+                    )
+            reached[stamp.codebase] = DeployedRevision(
+                revision=stamp.revision, changeid=deployed, shipped_after=shipped_after
+            )
+        return Shipped(keys=tuple(dict.fromkeys(keys)), rolled_back=rolled_back, reached=reached)
+
+    async def _changeid(self, stamp: SourceStamp, revision: str) -> int | None:
+        """The newest change record of ``revision`` on ``stamp``'s branch; None: none."""
+        records = await read_change_records(self.master, stamp, revision=revision, limit=1)
+        return records[0].changeid if records else None
+
+    def note(self, snapshot: BuildSnapshot, text: str) -> None:
+        """Log ``text`` about a deployment of ``snapshot``, once per build."""
+        assert self._noted is not None
+        if (snapshot.buildid, text) in self._noted:
+            return
+        self._noted.add((snapshot.buildid, text))
+        log.info(
+            "{reporter}: build {build}: {note}", reporter=self.name, build=snapshot.url, note=text
+        )

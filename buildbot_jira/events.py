@@ -12,7 +12,12 @@ issue keys in them) is read once, on its first event, and kept in a
 finished). Changes are read per sourcestamp: Buildbot's
 ``('builds', id, 'changes')`` walks back through the builder's history to
 the last successful build on the branch, a cost that grows with every build
-when each build has a branch of its own.
+when each build has a branch of its own. A sourcestamp with no change (a
+forced build of a revision, or a rebuild of one) takes the change records
+Buildbot has of its revision on its repository, branch and codebase.
+
+:func:`read_change_records` reads the change records a deployment ships
+(:mod:`buildbot_jira.mapping.deployed_issues` says which).
 """
 
 from __future__ import annotations
@@ -22,24 +27,30 @@ from collections.abc import Callable, Collection, Sequence
 from typing import Any
 
 import attrs
+import sqlalchemy as sa
 from buildbot.process.results import SKIPPED
 from buildbot.reporters import utils as reporter_utils
 from twisted.internet import defer
 
+from buildbot_jira.build_cache import DEFAULT_CACHE_SIZE, BuildCache, KnownBuild, matches_any
 from buildbot_jira.jira.model import TestInfo
 from buildbot_jira.mapping.builds import BuildMapping, BuildSnapshot, SourceStamp, epoch
+from buildbot_jira.mapping.deployed_issues import ChangeRecord
 
 __all__ = [
     "DEFAULT_CACHE_SIZE",
+    "REVISION_CHANGES",
     "BuildCache",
     "BuildEvent",
     "JiraEventGenerator",
     "KnownBuild",
     "matches_any",
+    "read_change_records",
 ]
 
-#: How many builds a generator remembers: far more than run at once.
-DEFAULT_CACHE_SIZE = 1000
+#: The most change records of one revision read for a sourcestamp without a
+#: change (a revision pushed to several branches has one per push).
+REVISION_CHANGES = 5
 
 
 @attrs.frozen
@@ -55,71 +66,6 @@ class BuildEvent:
     event: str
     snapshot: BuildSnapshot
     step: dict[str, Any] | None = None
-
-
-@attrs.define
-class KnownBuild:
-    """What a generator remembers of one build between its events.
-
-    ``base``: what cannot change while it runs (no properties, its
-    ``source_keys``), or None for a build not reported (another master's,
-    builder or branch). ``properties`` and ``test_counts``: as last read;
-    ``all_test_results``: whether those cover every step that has run.
-    """
-
-    base: BuildSnapshot | None
-    properties: dict[str, Any] = attrs.field(factory=dict)
-    test_counts: TestInfo | None = None
-    all_test_results: bool = False
-
-
-class BuildCache:
-    """The builds a generator knows, at most ``size``; the least recently used go first.
-
-    A build is added on its first event and dropped when it finishes; the
-    bound holds builds whose "finished" event never comes. A build that was
-    dropped is read again on its next event.
-    """
-
-    def __init__(self, size: int = DEFAULT_CACHE_SIZE) -> None:
-        self.size = size
-        self._builds: dict[int, KnownBuild] = {}
-
-    def __len__(self) -> int:
-        return len(self._builds)
-
-    def get(self, buildid: int) -> KnownBuild | None:
-        """What is known of the build, or None; a build asked for is kept longest."""
-        known = self._builds.pop(buildid, None)
-        if known is not None:
-            self._builds[buildid] = known
-        return known
-
-    def put(self, buildid: int, known: KnownBuild) -> None:
-        """Remember ``known``, forgetting the least recently used beyond ``size``."""
-        self._builds.pop(buildid, None)
-        self._builds[buildid] = known
-        while len(self._builds) > self.size:
-            del self._builds[next(iter(self._builds))]
-
-    def drop(self, buildid: int) -> None:
-        """Forget the build (it has finished)."""
-        self._builds.pop(buildid, None)
-
-
-def matches_any(value: str | None, choices: Collection[str | re.Pattern[str]] | None) -> bool:
-    """Whether ``value`` is one of ``choices`` (strings match whole, patterns search)."""
-    if choices is None:
-        return True
-    if value is None:
-        return False
-    for choice in choices:
-        if isinstance(choice, re.Pattern):
-            if choice.search(value):
-                return True
-        elif choice == value:
-            return True
-    return False
 
 
 class JiraEventGenerator:
@@ -319,12 +265,19 @@ class JiraEventGenerator:
             matches_any(ss.branch, self.branches) for ss in sourcestamps
         ):
             return KnownBuild(base=None)
-        comments = []
-        for ss in stamps:
+        comments: list[str] = []
+        for ss, stamp in zip(stamps, sourcestamps, strict=True):
             # The change each sourcestamp carries: the push or pull request
-            # that triggered the build, one read per codebase.
-            for change in await master.data.get(("sourcestamps", ss["ssid"], "changes")) or ():
-                comments.append(change.get("comments") or "")
+            # that triggered the build, one read per codebase. A rebuild
+            # shares its original's sourcestamps, so their changes too.
+            changes = await master.data.get(("sourcestamps", ss["ssid"], "changes")) or ()
+            comments.extend(change.get("comments") or "" for change in changes)
+            if not changes and stamp.revision:
+                # A forced build names a revision and carries no change.
+                records = await read_change_records(
+                    master, stamp, revision=stamp.revision, limit=REVISION_CHANGES
+                )
+                comments.extend(record.comments for record in records)
         properties = await _read_properties(master, build["buildid"])
         base = BuildSnapshot(
             buildid=build["buildid"],
@@ -359,6 +312,54 @@ class JiraEventGenerator:
         path = ("builds", known.base.buildid, "test_result_sets")
         known.test_counts = _test_counts(await master.data.get(path) or [])
         known.all_test_results = True
+
+
+async def read_change_records(
+    master: Any,
+    stamp: SourceStamp,
+    *,
+    revision: str | None = None,
+    after: int | None = None,
+    upto: int | None = None,
+    limit: int,
+) -> list[ChangeRecord]:
+    """Buildbot's change records on ``stamp``'s repository, branch and codebase, newest first.
+
+    Only those of ``revision`` (if given), after change ``after`` and up to
+    ``upto`` (if given), at most ``limit``. An empty repository (a forced
+    build whose form leaves it blank) matches any. One query that reads
+    three columns: the data API would read each change's files, properties
+    and sourcestamp too.
+    """
+
+    def select(connection: Any) -> list[ChangeRecord]:
+        table = master.db.model.changes
+        query = sa.select(table.c.changeid, table.c.revision, table.c.comments).where(
+            table.c.branch == stamp.branch, table.c.codebase == stamp.codebase
+        )
+        if stamp.repository:
+            query = query.where(table.c.repository == stamp.repository)
+        if revision is not None:
+            query = query.where(table.c.revision == revision)
+        if after is not None:
+            query = query.where(table.c.changeid > after)
+        if upto is not None:
+            query = query.where(table.c.changeid <= upto)
+        query = query.order_by(table.c.changeid.desc()).limit(limit)
+        return [
+            ChangeRecord(
+                changeid=row.changeid,
+                revision=row.revision,
+                comments=row.comments or "",
+                repository=stamp.repository,
+                branch=stamp.branch,
+                codebase=stamp.codebase,
+            )
+            for row in connection.execute(query)
+        ]
+
+    records: list[ChangeRecord] = await master.db.pool.do(select)
+    return records
 
 
 async def _read_properties(master: Any, buildid: int) -> dict[str, Any]:

@@ -1,8 +1,10 @@
 """The options of the Jira services, each parsed once from ``master.cfg`` into a frozen value.
 
 :func:`parse_build_reporter`, :func:`parse_deployment_reporter` and
-:func:`parse_gate` check every argument of a service (with the checks of
-:mod:`buildbot_jira.arguments`) and return its options. Every default is
+:func:`parse_gate` (from :mod:`buildbot_jira.gate_options`, re-exported
+here) check every argument of a service (with the checks of
+:mod:`buildbot_jira.arguments`, and :func:`~buildbot_jira.sites.take_site`
+for the site arguments that every service shares) and return its options. Every default is
 written once, in these classes (or in the mapping classes they hold): an
 argument that is not given, or given as None, takes it.
 
@@ -14,13 +16,13 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from typing import Any, cast
+from typing import Any
 
 import attrs
-from buildbot.process.results import CANCELLED, EXCEPTION, FAILURE, SKIPPED, SUCCESS, WARNINGS
 
 from buildbot_jira.arguments import (
     Check,
+    check_environment_type,
     check_environment_types,
     check_flag,
     check_names,
@@ -29,8 +31,6 @@ from buildbot_jira.arguments import (
     check_pattern,
     check_renderable,
     check_result_states,
-    check_seconds,
-    check_site,
     check_text_list,
     check_whole,
     refuse_unknown,
@@ -42,22 +42,37 @@ from buildbot_jira.delivery.outbox import (
     DEFAULT_INITIAL_BACKOFF,
     DEFAULT_MAX_BACKOFF,
 )
+from buildbot_jira.gate_options import (
+    DEFAULT_GATE_INTERVAL,
+    DEFAULT_WAIT_TIMEOUT,
+    GATE_ARGUMENTS,
+    NOT_GIVEN,
+    TIMEOUT_RESULTS,
+    GateOptions,
+    NotGiven,
+    parse_gate,
+)
 from buildbot_jira.jira.errors import JiraConfigError
-from buildbot_jira.jira.http import check_base_url
 from buildbot_jira.jira.model import BUILD_STATES, DEPLOYMENT_STATES
-from buildbot_jira.jira.rate_limits import MAX_REQUEST_INTERVAL
 from buildbot_jira.mapping.builds import DEFAULT_RESULT_STATES, BuildMapping
+from buildbot_jira.mapping.deployed_issues import DEPLOYED_ISSUES
 from buildbot_jira.mapping.deployments import DEFAULT_DEPLOYMENT_STATES, DeploymentMapping
 from buildbot_jira.mapping.keys import IssueKeyRules
-from buildbot_jira.sites import JiraSite
+from buildbot_jira.sites import SITE_ARGUMENTS, JiraSite, take_site
 
 __all__ = [
     "BUILD_REPORTER_ARGUMENTS",
+    "DEFAULT_GATE_INTERVAL",
+    "DEFAULT_WAIT_TIMEOUT",
     "DEPLOYMENT_REPORTER_ARGUMENTS",
+    "GATE_ARGUMENTS",
+    "NOT_GIVEN",
+    "SITE_ARGUMENTS",
     "TIMEOUT_RESULTS",
     "BuildReporterOptions",
     "DeploymentReporterOptions",
     "GateOptions",
+    "NotGiven",
     "ReporterOptions",
     "parse_build_reporter",
     "parse_deployment_reporter",
@@ -66,46 +81,6 @@ __all__ = [
 ]
 
 Patterns = tuple[str | re.Pattern[str], ...]
-
-#: Results that the gate's ``timeout_result`` may name (RETRY would start the
-#: build again, which makes a new deployment that needs a new decision).
-TIMEOUT_RESULTS: Mapping[int, str] = {
-    SUCCESS: "SUCCESS",
-    WARNINGS: "WARNINGS",
-    FAILURE: "FAILURE",
-    SKIPPED: "SKIPPED",
-    EXCEPTION: "EXCEPTION",
-    CANCELLED: "CANCELLED",
-}
-
-
-# -- the site ---------------------------------------------------------------------
-
-_SITE_CHECKS: Mapping[str, Check] = {
-    "cloud_id": check_optional_text,
-    "api_url": lambda v, a: check_base_url(v, argument=a),
-    "site_url": lambda v, a: None if v is None else check_base_url(v, argument=a),
-    "timeout": lambda v, a: check_number(v, a, minimum=1),
-    "min_request_interval": lambda v, a: check_number(
-        v, a, minimum=0, maximum=MAX_REQUEST_INTERVAL
-    ),
-}
-
-
-def take_site(
-    site: object, client_id: object, client_secret: object, arguments: dict[str, Any]
-) -> JiraSite[Any]:
-    """Check the site and credentials, and take the site arguments out of ``arguments``.
-
-    The credentials stay as given (strings or renderables).
-    """
-    return JiraSite(
-        site=check_site(site),
-        client_id=check_renderable(client_id, "client_id", required=True),
-        client_secret=check_renderable(client_secret, "client_secret", required=True),
-        **take_checked(arguments, _SITE_CHECKS),
-    )
-
 
 # -- the reporters ----------------------------------------------------------------
 
@@ -145,7 +120,10 @@ class DeploymentReporterOptions(ReporterOptions):
     """The arguments of ``JiraDeploymentReporter``, checked.
 
     ``deployments`` holds ``service_ids``, ``enable_gating`` and the
-    deployment ``result_states``.
+    deployment ``result_states``. ``deployed_issues``: ``"since-last"``
+    (every change since the environment's last successful deployment) or
+    ``"build"`` (the build's own); ``first_deployment_lookback``: how many
+    changes the first deployment of an environment takes (0: its own).
     """
 
     environment_id: Any = None
@@ -154,6 +132,8 @@ class DeploymentReporterOptions(ReporterOptions):
     environment_types: Mapping[str | re.Pattern[str], str] = attrs.field(factory=dict)
     step_pattern: re.Pattern[str] | None = None
     deployments: DeploymentMapping = attrs.field(factory=DeploymentMapping)
+    deployed_issues: str = "since-last"
+    first_deployment_lookback: int = 0
 
 
 _REPORTER_CHECKS: Mapping[str, Check] = {
@@ -200,15 +180,31 @@ _DEPLOYMENT_MAPPING: Mapping[str, tuple[str, Check]] = {
 
 _ENVIRONMENT_CHECKS: Mapping[str, Check] = {
     "environment_name": check_renderable,
-    "environment_type": check_renderable,
+    "environment_type": check_environment_type,
     "environment_types": check_environment_types,
 }
 
+
+def _check_deployed_issues(value: object, argument: str) -> str | None:
+    """One of :data:`~buildbot_jira.mapping.deployed_issues.DEPLOYED_ISSUES`, or None."""
+    if value is None:
+        return None
+    if isinstance(value, str) and value in DEPLOYED_ISSUES:
+        return value
+    choices = " or ".join(repr(choice) for choice in DEPLOYED_ISSUES)
+    raise JiraConfigError(f"{argument} must be {choices}, not {value!r}")
+
+
+_DEPLOYED_ISSUES_CHECKS: Mapping[str, Check] = {
+    "deployed_issues": _check_deployed_issues,
+    "first_deployment_lookback": lambda v, a: check_whole(v, a, minimum=0),
+}
+
 _COMMON_ARGUMENTS = (
-    "site",
-    "client_id",
-    "client_secret",
-    *_SITE_CHECKS,
+    # Buildbot takes the name before the arguments are checked; it is listed
+    # so that the list says every argument a reporter takes.
+    "name",
+    *SITE_ARGUMENTS,
     *_REPORTER_CHECKS,
     *_KEY_RULES,
     *_KEY_SOURCES,
@@ -224,6 +220,7 @@ DEPLOYMENT_REPORTER_ARGUMENTS: tuple[str, ...] = (
     "environment_id",
     *_ENVIRONMENT_CHECKS,
     *_DEPLOYMENT_MAPPING,
+    *_DEPLOYED_ISSUES_CHECKS,
 )
 
 
@@ -257,10 +254,30 @@ def _take_common(
     site: object, client_id: object, client_secret: object, arguments: dict[str, Any]
 ) -> dict[str, Any]:
     """The fields of :class:`ReporterOptions` except ``mapping``, taken out of ``arguments``."""
-    return {
+    common = {
         "site": take_site(site, client_id, client_secret, arguments),
         **take_checked(arguments, _REPORTER_CHECKS),
     }
+    _check_backoff(common)
+    return common
+
+
+def _check_backoff(common: Mapping[str, Any]) -> None:
+    """The first retry must not wait longer than the longest wait."""
+    given = {name for name in ("min_backoff", "max_backoff") if name in common}
+    shortest = common.get("min_backoff", DEFAULT_INITIAL_BACKOFF)
+    longest = common.get("max_backoff", DEFAULT_MAX_BACKOFF)
+    if shortest > longest:
+        defaults = {
+            "min_backoff": f" (its default is {DEFAULT_INITIAL_BACKOFF:g})",
+            "max_backoff": f" (its default is {DEFAULT_MAX_BACKOFF:g})",
+        }
+        raise JiraConfigError(
+            f"min_backoff {shortest:g} is above max_backoff {longest:g}"
+            f"{''.join(text for name, text in defaults.items() if name not in given)}: "
+            "min_backoff is the wait before the first retry and max_backoff the longest "
+            "wait, so give a min_backoff of at most max_backoff"
+        )
 
 
 def _build_mapping(arguments: dict[str, Any], **fields: Any) -> BuildMapping:
@@ -311,61 +328,7 @@ def parse_deployment_reporter(
             "environment_id is required (or a step_pattern with an (?P<environment>...) group)"
         )
     own.update(take_checked(remaining, _ENVIRONMENT_CHECKS))
+    own.update(take_checked(remaining, _DEPLOYED_ISSUES_CHECKS))
     deployments = DeploymentMapping(**_take_fields(remaining, _DEPLOYMENT_MAPPING))
     refuse_unknown(remaining, DEPLOYMENT_REPORTER_ARGUMENTS)
     return DeploymentReporterOptions(**common, mapping=mapping, deployments=deployments, **own)
-
-
-# -- the deployment gate ----------------------------------------------------------
-
-
-@attrs.frozen(kw_only=True)
-class GateOptions:
-    """The arguments of ``JiraDeploymentGate``, checked (its signature holds the defaults)."""
-
-    site: JiraSite[Any]
-    environment_id: Any
-    pipeline_id: Any
-    interval: float
-    timeout: float
-    timeout_result: int
-
-
-def _timeout_result(value: object, argument: str) -> int:
-    if isinstance(value, bool) or value not in TIMEOUT_RESULTS:
-        names = ", ".join(TIMEOUT_RESULTS.values())
-        raise JiraConfigError(
-            f"{argument} must be a Buildbot result ({names} from "
-            f"buildbot.plugins.util), not {value!r}"
-        )
-    return cast(int, value)
-
-
-def parse_gate(
-    *,
-    site: object,
-    client_id: object,
-    client_secret: object,
-    environment_id: object,
-    pipeline_id: object,
-    cloud_id: object,
-    api_url: object,
-    site_url: object,
-    interval: object,
-    timeout: object,
-    timeout_result: object,
-) -> GateOptions:
-    """Check every argument of the gate; :class:`JiraConfigError` names a wrong one.
-
-    ``timeout`` is how long the gate waits for a decision; each request to
-    Jira keeps the site's own timeout.
-    """
-    site_arguments = {"cloud_id": cloud_id, "api_url": api_url, "site_url": site_url}
-    return GateOptions(
-        site=take_site(site, client_id, client_secret, site_arguments),
-        environment_id=check_renderable(environment_id, "environment_id", required=True),
-        pipeline_id=check_renderable(pipeline_id, "pipeline_id"),
-        interval=check_seconds(interval, "interval"),
-        timeout=check_seconds(timeout, "timeout"),
-        timeout_result=_timeout_result(timeout_result, "timeout_result"),
-    )

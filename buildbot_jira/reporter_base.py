@@ -5,7 +5,10 @@ the arguments and keeps nothing (Buildbot checks a configuration before it
 decides to use it), and whose ``reconfigService`` parses them again into one
 options value, takes a connection from the master's shared pool and points
 the outbox at it. A subclass says which options it parses and how an event
-becomes an update.
+becomes an update. A running reporter also adopts what its namesakes on
+masters that died left (:mod:`~buildbot_jira.adoption`). A reporter whose
+credentials cannot be rendered (a secret no provider holds) logs why and
+stays idle, instead of failing the master.
 """
 
 from __future__ import annotations
@@ -20,8 +23,12 @@ from buildbot.reporters.base import ReporterBase
 from twisted.internet import defer
 from twisted.logger import Logger
 
+from buildbot_jira.adoption import MasterWatch
 from buildbot_jira.connection import JiraConnection, connect
-from buildbot_jira.delivery.outbox import Outbox, StateStore, Update
+from buildbot_jira.credentials import UnrenderedCredential, render_credentials, shown_argument
+from buildbot_jira.delivery.database import DatabaseStore
+from buildbot_jira.delivery.interrupted import interrupted_update
+from buildbot_jira.delivery.outbox import Outbox, Update
 from buildbot_jira.events import BuildEvent, JiraEventGenerator
 from buildbot_jira.jira.errors import JiraConfigError
 from buildbot_jira.jira.model import (
@@ -81,9 +88,13 @@ class JiraReporterBase(ReporterBase):
     #: The generator in use, which remembers the running builds; None until configured.
     events: JiraEventGenerator | None = None
     _connection: JiraConnection | None = None
+    # Adopts what dead masters left, while the service runs.
+    _watch: MasterWatch | None = None
     # The notes about a build's keys that were logged: each once per build.
     _noted: RecentIds | None = None
     _sequence: SequenceNumbers | None = None
+    #: Why the reporter is idle (its credentials could not be rendered); None: it works.
+    idle_reason: str | None = None
 
     def __repr__(self) -> str:
         site = self.options.site.site if self.options else "?"
@@ -92,9 +103,7 @@ class JiraReporterBase(ReporterBase):
     def getConfigDict(self) -> dict[str, Any]:
         """Buildbot shows this in its web UI: never with the client secret."""
         data: dict[str, Any] = super().getConfigDict()
-        data["kwargs"] = {
-            k: ("***" if k == "client_secret" else v) for k, v in data["kwargs"].items()
-        }
+        data["kwargs"] = {k: shown_argument(k, v) for k, v in data["kwargs"].items()}
         data["args"] = tuple("***" if i == 2 else v for i, v in enumerate(data["args"]))
         return data
 
@@ -132,7 +141,7 @@ class JiraReporterBase(ReporterBase):
         try:
             options = self.parse_options(site, client_id, client_secret, **arguments)
         except JiraConfigError as problem:
-            config.error(f"{type(self).__name__}: {problem}")
+            config.error(f"{type(self).__name__} {self.name!r}: {problem}")
             return
         super().checkConfig(generators=[self.generator(options)])
 
@@ -154,13 +163,18 @@ class JiraReporterBase(ReporterBase):
 
     async def apply_options(self, options: ReporterOptions) -> None:
         """Use ``options`` from now on: connection, outbox, subscriptions."""
-        client_id, client_secret = await self.renderSecrets(
-            options.site.client_id, options.site.client_secret
-        )
-        site = options.site.rendered(str(client_id), str(client_secret))
+        if self._noted is None:
+            self._noted = RecentIds()
+        site = await render_credentials(self.master, options.site)
+        if isinstance(site, UnrenderedCredential):
+            await self.stay_idle(options, site)
+            return
+        self.idle_reason = None
         # The new connection is taken before the old one is given back, so
         # that unchanged settings keep their client, token and cloud ID.
-        connection = await connect(self.master, site, retry=reporter_retry(options.min_backoff))
+        connection = await connect(
+            self.master, site, retry=reporter_retry(options.min_backoff), user=self.name
+        )
         old, self._connection = self._connection, connection
         if self.outbox is None:
             objectid = await self.master.db.state.getObjectId(
@@ -168,14 +182,14 @@ class JiraReporterBase(ReporterBase):
             )
             self.outbox = Outbox(
                 client=connection.client,
-                store=StateStore(
+                store=DatabaseStore(
                     master=self.master, objectid=objectid, masterid=self.master.masterid
                 ),
                 clock=self.master.reactor,
                 name=self.name,
+                interrupt=self.interrupted,
             )
             self._sequence = SequenceNumbers()
-            self._noted = RecentIds()
         outbox = self.outbox
         outbox.client = connection.client
         outbox.cap = options.outbox_size
@@ -192,24 +206,55 @@ class JiraReporterBase(ReporterBase):
         # the keys it found may depend on options that have just changed.
         self.events = self.generator(options)
         await super().reconfigService(generators=[self.events])
+        if self.running and self._watch is None:
+            # Idle when it started, configured now: deliver from now on.
+            await self._start_delivery()
+
+    async def stay_idle(self, options: ReporterOptions, problem: UnrenderedCredential) -> None:
+        """Take no events, because the credentials cannot be rendered; log why.
+
+        Buildbot's own services fail the master here: at start it does not
+        come up, and after a reconfig it cannot be stopped. An outbox that
+        runs already keeps delivering what it holds with the credentials it
+        had; nothing new is queued.
+        """
+        self.idle_reason = problem.message(self.name)
+        log.error("{reason}", reason=self.idle_reason)
+        self.options = options
+        # Kept for what asks a reporter for a build's keys (the JiraIssueKeys step).
+        self.events = self.generator(options)
+        await super().reconfigService(generators=[])
 
     # -- life cycle -------------------------------------------------------------
 
     def startService(self) -> defer.Deferred[None]:
-        """Start the service, then the outbox (which sends what an earlier run left)."""
+        """Start the service, then the outbox (which sends what an earlier run left).
+
+        Then what dead masters left is adopted, now and whenever Buildbot
+        marks a master inactive.
+        """
 
         async def start() -> None:
             await super(JiraReporterBase, self).startService()
             if self.outbox is not None:
-                await self.outbox.start()
+                await self._start_delivery()
 
         return defer.Deferred.fromCoroutine(start())
+
+    async def _start_delivery(self) -> None:
+        assert self.outbox is not None
+        await self.outbox.start()
+        self._watch = MasterWatch(master=self.master, outbox=self.outbox, name=self.name)
+        await self._watch.start()
 
     def stopService(self) -> defer.Deferred[None]:
         """Stop taking events, give requests in flight a grace period, keep the rest."""
 
         async def stop() -> None:
             await super(JiraReporterBase, self).stopService()
+            watch, self._watch = self._watch, None
+            if watch is not None:
+                await watch.stop()
             if self.outbox is not None:
                 await self.outbox.stop()
             if self._connection is not None:
@@ -238,6 +283,28 @@ class JiraReporterBase(ReporterBase):
     async def report(self, event: BuildEvent) -> None:
         """Report one event (the reporters say how)."""
         raise NotImplementedError
+
+    def interrupted_state(self) -> str | None:
+        """The state of an update whose build its master's end interrupted (None: none).
+
+        The ``retry`` entry of ``result_states``: Buildbot finishes such builds
+        with RETRY.
+        """
+        assert self.options is not None
+        return self.options.mapping.result_states.get("retry")
+
+    def interrupted(self, update: Update, reason: str) -> Update | None:
+        """The final update of an entity whose master's run ended before it did."""
+        state = self.interrupted_state()
+        if state is None:
+            return None
+        return interrupted_update(
+            update,
+            state=state,
+            reason=reason,
+            sequence=self.next_sequence(),
+            last_updated=iso_timestamp(self.now()),
+        )
 
     def log_debug(self, text: str, **fields: Any) -> None:
         """Log ``text`` when the reporter has ``debug=True``."""

@@ -4,22 +4,35 @@
 change management decides on the build's deployment: the deployment that a
 ``JiraDeploymentReporter(..., enable_gating=True)`` sent when the build
 started. The step is wiring: its options come from
-:mod:`buildbot_jira.options`, its connection from
+:mod:`buildbot_jira.gate_options`, its connection from
 :mod:`buildbot_jira.connection`, and the waiting itself is
 :func:`~buildbot_jira.gating.wait_for_gate`, which is tested without a master.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import attrs
 from buildbot import config
 from buildbot.process import buildstep
 from buildbot.process.results import CANCELLED, FAILURE, SUCCESS, statusToString
+from buildbot.warnings import warn_deprecated
 from twisted.internet import defer
 
+from buildbot_jira.arguments import closest
 from buildbot_jira.connection import connect
+from buildbot_jira.credentials import shown_argument
+from buildbot_jira.gate_options import (
+    DEFAULT_GATE_INTERVAL,
+    GATE_ARGUMENTS,
+    NOT_GIVEN,
+    TIMEOUT_RESULTS,
+    GateOptions,
+    NotGiven,
+    parse_gate,
+)
 from buildbot_jira.gating import (
     FINAL_STATUSES,
     GATE_RETRY,
@@ -33,12 +46,12 @@ from buildbot_jira.gating import (
     timeout_advice,
     wait_for_gate,
 )
-from buildbot_jira.jira.auth import DEFAULT_API_URL
+from buildbot_jira.issue_keys_step import JiraIssueKeys
 from buildbot_jira.jira.errors import JiraConfigError, JiraError
 from buildbot_jira.mapping.builds import default_pipeline_id, instance_name
 from buildbot_jira.mapping.deployments import deployment_sequence_number
-from buildbot_jira.options import TIMEOUT_RESULTS, GateOptions, parse_gate
-from buildbot_jira.sites import JiraSite
+from buildbot_jira.options import BUILD_REPORTER_ARGUMENTS, DEPLOYMENT_REPORTER_ARGUMENTS
+from buildbot_jira.sites import SITE_ARGUMENTS, JiraSite
 
 # The waiting's names stay importable from here, where they were first.
 __all__ = [
@@ -50,6 +63,7 @@ __all__ = [
     "GatePoll",
     "GatingSource",
     "JiraDeploymentGate",
+    "JiraIssueKeys",
     "blocking_issue_keys",
     "wait_for_gate",
 ]
@@ -68,6 +82,34 @@ def _is_web_link(link: object) -> bool:
     return isinstance(link, str) and link.startswith(("https://", "http://"))
 
 
+#: What only the reporters take: a dict shared by every service may hold them.
+_REPORTER_ONLY = frozenset(BUILD_REPORTER_ARGUMENTS + DEPLOYMENT_REPORTER_ARGUMENTS) - frozenset(
+    (*GATE_ARGUMENTS, "name")
+)
+
+
+def _foreign_arguments(kwargs: Mapping[str, Any]) -> str | None:
+    """What is wrong with the arguments that neither the gate nor Buildbot's steps take."""
+    unknown = sorted(name for name in kwargs if name not in buildstep.BuildStep._params_names)
+    if not unknown:
+        return None
+    reporters = [name for name in unknown if name in _REPORTER_ONLY]
+    if reporters:
+        return (
+            f"{', '.join(reporters)}: argument(s) of the Jira reporters, not of the gate; "
+            f"the arguments every Jira service shares are {', '.join(SITE_ARGUMENTS)}"
+        )
+    known = (*GATE_ARGUMENTS, *buildstep.BuildStep._params_names)
+    names = []
+    for name in unknown:
+        suggestion = closest(name, known)
+        names.append(f"{name} (did you mean {suggestion}?)" if suggestion else name)
+    return (
+        f"unknown argument(s): {', '.join(names)}; the gate's own arguments are: "
+        f"{', '.join(sorted(GATE_ARGUMENTS))}, besides those of every Buildbot step"
+    )
+
+
 class JiraDeploymentGate(buildstep.BuildStep):
     """Waits until Jira allows this build's deployment, and fails if Jira prevents it.
 
@@ -76,8 +118,9 @@ class JiraDeploymentGate(buildstep.BuildStep):
     ``pipeline_id`` (by default the reporters' pipeline ID of this builder),
     environment ``environment_id``, and the build's deployment sequence
     number. The step asks Jira every ``interval`` seconds: ``allowed`` is
-    SUCCESS, ``prevented`` and ``invalid`` are FAILURE, and when ``timeout``
-    seconds pass without a decision the step ends with ``timeout_result``.
+    SUCCESS, ``prevented`` and ``invalid`` are FAILURE, and when
+    ``wait_timeout`` seconds pass without a decision the step ends with
+    ``timeout_result``.
     The issues holding the deployment show as links on the step, and every
     answer is written to the step's ``jira gating`` log.
 
@@ -88,12 +131,20 @@ class JiraDeploymentGate(buildstep.BuildStep):
         the reporter's.
     :param pipeline_id: the Jira pipeline ID (renderable); give it when the
         reporter is given one.
-    :param cloud_id: the site's cloud ID; looked up when not given.
-    :param api_url: the OAuth gateway.
-    :param site_url: where the site answers (``https://<site>`` by default).
+    :param cloud_id, api_url, site_url, min_request_interval, proxy, ca_bundle,
+        ca_bundle_only: as in the reporters (see the README).
+    :param timeout: seconds for one HTTP request, as in the reporters. Given
+        without ``wait_timeout``, it is the whole wait (deprecated).
     :param interval: seconds between two questions to Jira.
-    :param timeout: seconds to wait for a decision.
-    :param timeout_result: the step's result when ``timeout`` passes.
+    :param wait_timeout: seconds to wait for a decision in all (an hour).
+    :param timeout_result: the step's result when ``wait_timeout`` passes: a
+        Buildbot result other than RETRY, as a constant (``util.WARNINGS``)
+        or a name (``"warnings"``).
+
+    The site arguments are those of the reporters, with the same meanings,
+    so one dict of them can be given to every Jira service
+    (``JiraDeploymentGate(**jira, environment_id=...)``); an argument that
+    only the reporters take is refused with a message that says so.
 
     Unlike most steps, the gate halts the build when it fails
     (``haltOnFailure=True``), so that nothing after it deploys, and a
@@ -124,15 +175,21 @@ class JiraDeploymentGate(buildstep.BuildStep):
         environment_id: Any = None,
         pipeline_id: Any = None,
         cloud_id: str | None = None,
-        api_url: str = DEFAULT_API_URL,
+        api_url: str | NotGiven = NOT_GIVEN,
         site_url: str | None = None,
-        interval: float = 30.0,
-        timeout: float = 3600.0,
-        timeout_result: int = FAILURE,
+        timeout: float | NotGiven = NOT_GIVEN,
+        min_request_interval: float | NotGiven = NOT_GIVEN,
+        proxy: Any = NOT_GIVEN,
+        ca_bundle: str | NotGiven = NOT_GIVEN,
+        ca_bundle_only: bool | NotGiven = NOT_GIVEN,
+        interval: float = DEFAULT_GATE_INTERVAL,
+        wait_timeout: float | NotGiven = NOT_GIVEN,
+        timeout_result: int | str = FAILURE,
         **kwargs: Any,
     ) -> None:
         # The one attribute of ours: Buildbot makes a new step from these
         # arguments for every build, so this is parsed for each build too.
+        service = f"{type(self).__name__} {kwargs.get('name', self.name)!r}"
         options: GateOptions | None = None
         try:
             options = parse_gate(
@@ -144,12 +201,29 @@ class JiraDeploymentGate(buildstep.BuildStep):
                 cloud_id=cloud_id,
                 api_url=api_url,
                 site_url=site_url,
-                interval=interval,
                 timeout=timeout,
+                min_request_interval=min_request_interval,
+                proxy=proxy,
+                ca_bundle=ca_bundle,
+                ca_bundle_only=ca_bundle_only,
+                interval=interval,
+                wait_timeout=wait_timeout,
                 timeout_result=timeout_result,
             )
         except JiraConfigError as problem:
-            config.error(f"JiraDeploymentGate: {problem}")
+            config.error(f"{service}: {problem}")
+        if options is not None and options.timeout_is_the_wait:
+            # Once per process: Python shows a warning once per place and text.
+            warn_deprecated(
+                "0.2.0",
+                f"{service}: timeout is the gate's whole wait only while wait_timeout is "
+                "not given; name the wait wait_timeout, so that timeout means seconds per "
+                "request as in the reporters (and a dict of site arguments can be shared)",
+            )
+        foreign = _foreign_arguments(kwargs)
+        if foreign is not None:
+            config.error(f"{service}: {foreign}")
+            kwargs = {k: v for k, v in kwargs.items() if k in buildstep.BuildStep._params_names}
         self.options = options
         super().__init__(**kwargs)
 
@@ -157,7 +231,7 @@ class JiraDeploymentGate(buildstep.BuildStep):
         # BuildStep's own text shows every argument, and Buildbot logs it.
         kwargs = self.get_step_factory().kwargs
         shown = ", ".join(
-            f"{name}={'***' if name == 'client_secret' else repr(value)}"
+            f"{name}={'***' if name == 'client_secret' else repr(shown_argument(name, value))}"
             for name, value in kwargs.items()
         )
         return f"{type(self).__name__}({shown})"
@@ -210,9 +284,9 @@ class JiraDeploymentGate(buildstep.BuildStep):
             return CANCELLED
         await self._write(
             f"Waiting for Jira's gating decision on {deployment} "
-            f"(asking every {options.interval:g} s, for at most {options.timeout:g} s)"
+            f"(asking every {options.interval:g} s, for at most {options.wait_timeout:g} s)"
         )
-        connection = await connect(self.master, rendered.site, retry=GATE_RETRY)
+        connection = await connect(self.master, rendered.site, retry=GATE_RETRY, user=self.name)
         try:
             outcome = await self._wait(connection.client, deployment, options)
         except defer.CancelledError:
@@ -271,7 +345,7 @@ class JiraDeploymentGate(buildstep.BuildStep):
                 deployment,
                 clock=self.master.reactor,
                 interval=options.interval,
-                timeout=options.timeout,
+                timeout=options.wait_timeout,
                 on_poll=self._record,
             )
         )
@@ -301,8 +375,8 @@ class JiraDeploymentGate(buildstep.BuildStep):
             await self._write("Jira allowed the deployment.")
             return SUCCESS
         if outcome.decision == "timeout":
-            self._show(f"Jira gating: no decision within {options.timeout:g} s")
-            await self._write(timeout_advice(outcome, deployment, options.timeout))
+            self._show(f"Jira gating: no decision within {options.wait_timeout:g} s")
+            await self._write(timeout_advice(outcome, deployment, options.wait_timeout))
             return options.timeout_result
         self._show(f"Jira gating: {describe_status(outcome.last_status)}")
         if outcome.decision == "prevented":

@@ -12,8 +12,8 @@ fi
 .venv/bin/python -m pip install --quiet -e '.[test]'
 
 echo "== ruff"
-.venv/bin/ruff check buildbot_jira tests scripts
+.venv/bin/ruff check buildbot_jira tests scripts benchmarks
 echo "== mypy"
-.venv/bin/mypy buildbot_jira
+.venv/bin/mypy buildbot_jira benchmarks
 echo "== pytest"
 .venv/bin/python -m pytest tests "$@"

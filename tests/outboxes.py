@@ -1,13 +1,24 @@
-"""Outboxes for tests: a started :class:`Outbox` on a fake clock with an in-memory Jira."""
+"""Outboxes for tests: a started :class:`Outbox` on a fake clock with an in-memory Jira.
+
+Also stores on a real database (:class:`DatabaseTestCase`) and the row changes
+that tests write to them.
+"""
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
+import sqlalchemy as sa
+from buildbot.test import fakedb
+from buildbot.test.fake import fakemaster
+from buildbot.test.reactor import TestReactorMixin
 from twisted.internet import defer, task
 from twisted.trial import unittest
 
+from buildbot_jira.delivery.database import DatabaseStore, outbox_table
 from buildbot_jira.delivery.outbox import MemoryStore, Outbox, Update
+from buildbot_jira.delivery.store import PENDING, Change, Saved
 from buildbot_jira.delivery.testing import FakeJira
 from buildbot_jira.jira.errors import JiraUnavailableError
 from tests.support import build_payload
@@ -100,3 +111,51 @@ class OutboxTestCase(unittest.TestCase):
 
     def sizes(self) -> list[int]:
         return [len(s.payloads) for s in self.jira.submissions]
+
+
+def pending(number: int, sequence: int, **kwargs: Any) -> Change:
+    """A change that saves update ``number`` as pending."""
+    made = update(number, sequence, **kwargs)
+    return Change(made.slot, Saved(PENDING, made))
+
+
+def gone(number: int) -> Change:
+    """A change that deletes the row of update ``number``."""
+    return Change(update(number, 1).slot, None)
+
+
+class DatabaseTestCase(TestReactorMixin, unittest.TestCase):
+    """A fake master on a real (in-memory SQLite) database, with masters 1 to 3."""
+
+    async def make_master(self, *, active: dict[int, int] | None = None) -> Any:
+        self.setup_test_reactor()
+        master = await fakemaster.make_master(self, wantDb=True)
+        states = active or {1: 1, 2: 1, 3: 1}
+        await master.db.insert_test_data(
+            [fakedb.Master(id=i, name=f"vm:/srv/{i}", active=a) for i, a in states.items()]
+        )
+        self.objectid = await master.db.state.getObjectId("jira", "buildbot_jira.JiraBuildReporter")
+        self.master = master
+        return master
+
+    def store(self, masterid: int, objectid: int | None = None) -> DatabaseStore:
+        return DatabaseStore(
+            master=self.master, objectid=objectid or self.objectid, masterid=masterid
+        )
+
+    async def rows(self) -> list[tuple[int, int, str, int]]:
+        """(objectid, masterid, kind, sequence) of every row, in id order."""
+
+        def read(conn: Any) -> list[tuple[int, int, str, int]]:
+            table = outbox_table
+            query = sa.select(table.c.objectid, table.c.masterid, table.c.kind, table.c.data)
+            return [
+                (r.objectid, r.masterid, r.kind, json.loads(r.data)["sequence"])
+                for r in conn.execute(query.order_by(table.c.id))
+            ]
+
+        result: list[tuple[int, int, str, int]] = await self.master.db.pool.do(read)
+        return result
+
+    async def set_active(self, masterid: int, active: bool) -> None:
+        await self.master.db.masters.setMasterState(masterid=masterid, active=active)

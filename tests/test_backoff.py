@@ -30,3 +30,28 @@ class BackoffTests(unittest.TestCase):
         backoff = Backoff(initial=5, maximum=60)
         backoff.configure(initial=10, maximum=2)
         self.assertEqual(backoff.failed(0), 10)
+
+
+class SummaryTests(unittest.TestCase):
+    def test_summaries_are_due_after_1_2_4_8_minutes_of_an_outage(self) -> None:
+        backoff = Backoff(initial=5, maximum=300)
+        self.assertIsNone(backoff.summary_due(0))  # no outage
+        backoff.failed(100)
+        due = [t for t in range(100, 100 + 20 * 60, 10) if backoff.summary_due(t) is not None]
+        self.assertEqual([t - 100 for t in due], [60, 120, 240, 480, 960])
+
+    def test_a_summary_late_by_several_intervals_is_one(self) -> None:
+        backoff = Backoff(initial=5, maximum=300)
+        backoff.failed(0)
+        self.assertEqual(backoff.summary_due(500), 500)  # past 1, 2 and 4 minutes: one line
+        self.assertIsNone(backoff.summary_due(900))
+        self.assertEqual(backoff.summary_due(960), 960)
+
+    def test_a_new_outage_starts_the_schedule_again(self) -> None:
+        backoff = Backoff(initial=5, maximum=300)
+        backoff.failed(0)
+        backoff.summary_due(200)
+        backoff.answered(300)
+        backoff.failed(1000)
+        self.assertIsNone(backoff.summary_due(1059))
+        self.assertEqual(backoff.summary_due(1060), 60)

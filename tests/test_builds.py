@@ -20,6 +20,7 @@ from twisted.trial import unittest
 from buildbot_jira.jira.model import BuildData, TestInfo, iso_timestamp
 from buildbot_jira.mapping.builds import (
     DEFAULT_RESULT_STATES,
+    RETRY_DESCRIPTION,
     BuildMapping,
     BuildSnapshot,
     Skip,
@@ -79,7 +80,7 @@ class ResultMappingTests(unittest.TestCase):
             EXCEPTION: "failed",
             CANCELLED: "cancelled",
             SKIPPED: None,
-            RETRY: None,
+            RETRY: "cancelled",
         }
         for result, state in expected.items():
             self.assertEqual(final_state(result), state, result)
@@ -94,12 +95,24 @@ class ResultMappingTests(unittest.TestCase):
         assert isinstance(data, BuildData)
         self.assertEqual(data.state, "in_progress")
 
-    def test_skipped_and_retried_builds_send_nothing(self) -> None:
-        for result in (SKIPPED, RETRY):
-            data = build_data(snapshot(results=result))
-            self.assertIsInstance(data, Skip)
-            assert isinstance(data, Skip)
-            self.assertIn("not reported", data.reason)
+    def test_skipped_builds_send_nothing(self) -> None:
+        data = build_data(snapshot(results=SKIPPED))
+        self.assertIsInstance(data, Skip)
+        assert isinstance(data, Skip)
+        self.assertIn("not reported", data.reason)
+
+    def test_a_retried_build_is_cancelled_saying_it_is_retried(self) -> None:
+        data = build_data(snapshot(results=RETRY, state_string="retry"))
+        assert isinstance(data, BuildData)
+        self.assertEqual((data.state, data.description), ("cancelled", RETRY_DESCRIPTION))
+        self.assertIn("retries it as a new build", data.to_json()["description"])
+        self.assertEqual(validation_errors(entity_schema("builds"), data.to_json()), [])
+
+    def test_retry_can_still_send_nothing(self) -> None:
+        states = {**DEFAULT_RESULT_STATES, "retry": None}
+        data = build_data(snapshot(results=RETRY), BuildMapping(result_states=states))
+        assert isinstance(data, Skip)
+        self.assertIn("'retry' is not reported", data.reason)
 
 
 class FieldTests(unittest.TestCase):

@@ -335,6 +335,41 @@ class RetryTests(MemoryTestCase):
         self.assertEqual(self.sim.api_requests, 1)
 
 
+class LogNameTests(MemoryTestCase):
+    """Every line the shared client logs begins with the names of those who share it."""
+
+    def test_cloud_id_and_retry_lines_name_the_clients_users(self) -> None:
+        client = self.client(retry=RetryPolicy(max_attempts=2, initial_delay=1, jitter=0))
+        client.users.add("jira-builds")
+        client.users.add("jira-gate")
+        self.sim.fail_next(1, 503)
+        with captured_log() as lines:
+            result = self.result_of(client.submit_builds([build_payload()]))
+        self.assertEqual(len(result.accepted), 1)
+        texts = [line for line in lines if not line.startswith("{")]
+        cloud_id = [line for line in texts if "has cloud ID" in line]
+        retries = [line for line in texts if "retrying in" in line]
+        self.assertEqual(
+            cloud_id,
+            [
+                "jira-builds, jira-gate: Jira site example.atlassian.net has cloud ID "
+                f"{self.sim.cloud_id}"
+            ],
+        )
+        (retry,) = retries
+        self.assertTrue(retry.startswith("jira-builds, jira-gate: POST "), retry)
+        self.assertTrue(retry.endswith("answered HTTP 503; retrying in 1.0 s (1 of 1)"), retry)
+
+    def test_a_client_of_nobody_in_particular_names_the_plugin(self) -> None:
+        client = self.client()
+        with captured_log() as lines:
+            self.result_of(client.get_cloud_id())
+        self.assertIn(
+            f"buildbot-jira: Jira site example.atlassian.net has cloud ID {self.sim.cloud_id}",
+            lines,
+        )
+
+
 class SecretTests(MemoryTestCase):
     def test_no_secret_or_token_in_logs_of_failures_and_rejections(self) -> None:
         with captured_log() as lines:

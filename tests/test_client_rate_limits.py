@@ -215,17 +215,22 @@ class ReasonTests(RateLimitTestCase):
 class EpisodeLogTests(RateLimitTestCase):
     def test_each_episode_is_logged_once_when_it_begins_and_once_when_it_ends(self) -> None:
         client = self.client(retry=RetryPolicy(max_attempts=4, initial_delay=1, jitter=0))
+        # The client is shared: each line names whoever shares it.
+        client.users.add("jira-builds")
+        client.users.add("jira-deployments")
         for _ in range(3):
             self.jira.answer("builds", 429, Retry_After="2", **BURST)
         with captured_log() as lines:
             self.run_all(self.later(0, builds(client)), self.later(7, builds(client, 2)))
-        texts = [line for line in lines if line.startswith("Jira site")]
+        texts = [line for line in lines if "Jira site" in line and not line.startswith("{")]
         self.assertEqual(
             texts,
             [
-                "Jira site 'example.atlassian.net' limits POST builds requests "
-                "(jira-burst-based): none goes to it for 2 s, then they are spaced 1 s apart",
-                "Jira site 'example.atlassian.net' takes POST builds requests again",
+                "jira-builds, jira-deployments: Jira site 'example.atlassian.net' limits POST "
+                "builds requests (jira-burst-based): none goes to it for 2 s, then they are "
+                "spaced 1 s apart",
+                "jira-builds, jira-deployments: Jira site 'example.atlassian.net' takes POST "
+                "builds requests again",
             ],
         )
         # Each 429 doubles the interval too: 1, 2, then 4 s.

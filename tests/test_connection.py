@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import attrs
+from buildbot.plugins import util
 from buildbot.test.fake import fakemaster
 from buildbot.test.reactor import TestReactorMixin
 from twisted.trial import unittest
@@ -16,10 +17,15 @@ from buildbot_jira.connection import (
     client_key,
     connect,
     open_connection,
+    render_proxy,
     token_key,
+    transport_key,
 )
+from buildbot_jira.jira.errors import JiraConfigError
+from buildbot_jira.jira.proxy import ProxyServer
 from buildbot_jira.jira.rate_limits import DEFAULT_MIN_REQUEST_INTERVAL
 from buildbot_jira.jira.retry import RetryPolicy
+from buildbot_jira.jira.trust import TrustSettings
 from buildbot_jira.sites import JiraSite
 from tests.support import SECRET, coroutine_test
 
@@ -32,9 +38,11 @@ class RecordingTransport:
 
     made: list[RecordingTransport]
 
-    def __init__(self, *, reactor: Any = None, clock: Any = None) -> None:
+    def __init__(self, *, reactor: Any = None, clock: Any = None, **settings: Any) -> None:
         self.reactor = reactor
         self.clock = clock
+        #: How it was told to reach the site: proxy, trust, environ.
+        self.settings = settings
         self.closed = 0
         self.made.append(self)
 
@@ -58,6 +66,25 @@ class SharingTests(TransportsRecorded):
         first, second = pool.acquire(SITE, retry=RETRY), pool.acquire(SITE, retry=RETRY)
         self.assertIs(first.client, second.client)
         self.assertEqual(len(self.transports), 1)
+
+    @coroutine_test
+    async def test_the_shared_client_knows_the_names_of_its_users(self) -> None:
+        pool = ConnectionPool()
+        builds = pool.acquire(SITE, retry=RETRY, user="jira-builds")
+        deployments = pool.acquire(SITE, retry=RETRY, user="jira-deployments")
+        # A reporter holds a second reference while it swaps connections on reconfig.
+        builds_again = pool.acquire(SITE, retry=RETRY, user="jira-builds")
+        unnamed = pool.acquire(SITE, retry=RETRY)
+        client = builds.client
+        self.assertEqual(str(client.users), "jira-builds, jira-deployments")
+        await builds.release()
+        await builds.release()  # twice is once
+        self.assertEqual(str(client.users), "jira-builds, jira-deployments")
+        await builds_again.release()
+        self.assertEqual(str(client.users), "jira-deployments")
+        await deployments.release()
+        await unnamed.release()
+        self.assertEqual(str(client.users), "buildbot-jira")
 
     def test_another_site_shares_the_token_but_not_the_client(self) -> None:
         pool = ConnectionPool()
@@ -203,3 +230,65 @@ class MasterSharingTests(TestReactorMixin, TransportsRecorded):
         await connect(master, SITE, retry=RETRY)
         self.assertEqual(len(self.transports), 2)
         await master.stopService()
+
+
+PROXY = ProxyServer(host="proxy.corp", port=3128, user="ci", password="conn-proxy-secret-11")
+
+
+class ProxySharingTests(TransportsRecorded):
+    def test_the_transport_is_made_with_the_sites_proxy_and_trust(self) -> None:
+        environ = {"HTTPS_PROXY": "http://env-proxy:1"}
+        site = attrs.evolve(SITE, proxy=PROXY, ca_bundle="/ca.pem", ca_bundle_only=True)
+        ConnectionPool(environ=environ).acquire(site, retry=RETRY)
+        settings = self.transports[0].settings
+        self.assertIs(settings["proxy"], PROXY)
+        self.assertEqual(settings["trust"], TrustSettings(ca_bundle="/ca.pem", ca_bundle_only=True))
+        self.assertIs(settings["environ"], environ)
+
+    def test_another_proxy_or_trust_gets_a_transport_and_token_of_its_own(self) -> None:
+        pool = ConnectionPool()
+        first = pool.acquire(SITE, retry=RETRY)
+        for other in (
+            attrs.evolve(SITE, proxy=PROXY),
+            attrs.evolve(SITE, proxy=attrs.evolve(PROXY, password="another")),
+            attrs.evolve(SITE, proxy=None),
+            attrs.evolve(SITE, ca_bundle="/ca.pem"),
+        ):
+            self.assertIsNot(pool.acquire(other, retry=RETRY).client.tokens, first.client.tokens)
+        self.assertEqual(len(self.transports), 5)
+
+    def test_keys_hold_no_proxy_password(self) -> None:
+        site = attrs.evolve(SITE, proxy=PROXY)
+        for key in (token_key(site), client_key(site, RETRY), transport_key(site)):
+            self.assertNotIn("conn-proxy-secret-11", repr(key))
+
+
+class ProxyRenderingTests(TestReactorMixin, TransportsRecorded):
+    def setUp(self) -> None:
+        super().setUp()
+        self.setup_test_reactor()
+
+    @coroutine_test
+    async def test_connect_renders_a_proxy_with_a_secret(self) -> None:
+        master = await fakemaster.make_master(
+            self, with_secrets={"proxy-password": "rendered-proxy-secret"}
+        )
+        site = attrs.evolve(
+            SITE, proxy=util.Interpolate("http://ci:%(secret:proxy-password)s@proxy.corp:3128")
+        )
+        connection = await connect(master, site, retry=RETRY)
+        rendered = ProxyServer(
+            host="proxy.corp", port=3128, user="ci", password="rendered-proxy-secret"
+        )
+        self.assertEqual(self.transports[0].settings["proxy"], rendered)
+        self.assertEqual(connection.site.proxy, rendered)
+        self.assertNotIn("rendered-proxy-secret", repr(connection.site))
+
+    @coroutine_test
+    async def test_a_proxy_that_renders_to_no_url_is_a_configuration_error(self) -> None:
+        master = await fakemaster.make_master(self, with_secrets={"proxy": "ftp://proxy:21"})
+        site = attrs.evolve(SITE, proxy=util.Secret("proxy"))
+        with self.assertRaises(JiraConfigError) as raised:
+            await render_proxy(master, site)
+        self.assertIn("proxy must be an http:// proxy", str(raised.exception))
+        self.assertEqual(self.transports, [])

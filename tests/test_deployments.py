@@ -5,13 +5,21 @@ from __future__ import annotations
 import re
 
 from buildbot import config
-from buildbot.process.results import CANCELLED, EXCEPTION, FAILURE, SKIPPED, SUCCESS, WARNINGS
+from buildbot.process.results import (
+    CANCELLED,
+    EXCEPTION,
+    FAILURE,
+    RETRY,
+    SKIPPED,
+    SUCCESS,
+    WARNINGS,
+)
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from twisted.trial import unittest
 
 from buildbot_jira.jira.model import DeploymentData, iso_timestamp
-from buildbot_jira.mapping.builds import Skip, SourceStamp
+from buildbot_jira.mapping.builds import RETRY_DESCRIPTION, Skip, SourceStamp
 from buildbot_jira.mapping.deployments import (
     DeploymentMapping,
     DeploymentTarget,
@@ -71,6 +79,13 @@ class EnvironmentTypeTests(unittest.TestCase):
         for name, kind in expected.items():
             self.assertEqual(guess_environment_type(name), kind, name)
 
+    def test_pre_production_is_staging_however_it_is_written(self) -> None:
+        for name in ("Pre Prod", "pre prod", "PreProd", "pre-prod", "pre_prod", "Pre-Production"):
+            self.assertEqual(guess_environment_type(name), "staging", name)
+        # "pre" must start a word: these are production still.
+        for name in ("prod", "Prod EU", "compre prod"):
+            self.assertEqual(guess_environment_type(name), "production", name)
+
     def test_explicit_entries_win(self) -> None:
         explicit = {"preview": "staging", re.compile("^eu-"): "production"}
         self.assertEqual(guess_environment_type("preview", explicit), "staging")
@@ -100,6 +115,39 @@ class StateTests(unittest.TestCase):
         data = deployment(results=FAILURE, properties={"jira_deployment_state": "rolled_back"})
         assert isinstance(data, DeploymentData)
         self.assertEqual(data.state, "rolled_back")
+
+    def test_a_successful_deployment_of_an_older_revision_is_a_rollback(self) -> None:
+        mapping = DeploymentMapping()
+        target = DeploymentTarget("prod", "prod", "production")
+        for results, state in ((SUCCESS, "rolled_back"), (FAILURE, "failed")):
+            data = mapping.deployment_data(
+                snapshot(results=results),
+                target,
+                keys=("PROJ-1",),
+                pipeline_id="ci.example.com/deploy",
+                pipeline_name="deploy",
+                update_sequence_number=99,
+                last_updated=iso_timestamp(0),
+                rolled_back=True,
+            )
+            assert isinstance(data, DeploymentData)
+            self.assertEqual(data.state, state)
+            self.assertEqual(validation_errors(entity_schema("deployments"), data.to_json()), [])
+        running = mapping.state(snapshot(results=None, complete=False), target, rolled_back=True)
+        self.assertEqual(running, "in_progress")
+
+    def test_a_retried_deployment_is_cancelled_saying_it_is_retried(self) -> None:
+        for target in (
+            DeploymentTarget("prod", "prod", "production"),
+            DeploymentTarget(
+                "prod", "prod", "production", step_number=2, step_results=RETRY, step_complete=True
+            ),
+        ):
+            data = deployment(target=target, results=RETRY)
+            assert isinstance(data, DeploymentData)
+            self.assertEqual((data.state, data.description), ("cancelled", RETRY_DESCRIPTION))
+            payload = data.to_json()
+            self.assertEqual(validation_errors(entity_schema("deployments"), payload), [])
 
     def test_step_results_decide_for_step_deployments(self) -> None:
         target = DeploymentTarget(
@@ -233,7 +281,7 @@ class ConfigTests(unittest.TestCase):
         self.assertIn(
             "environment_types", self.error(environment_id="x", environment_types={"a": "prod"})
         )
-        self.assertIn("service_ids", self.error(environment_id="x", service_ids="svc"))
+        self.assertIn("service_ids", self.error(environment_id="x", service_ids=5))
         self.assertIn("enable_gating", self.error(environment_id="x", enable_gating="yes"))
         self.assertIn(
             "result_states", self.error(environment_id="x", result_states={"failure": "boom"})

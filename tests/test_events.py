@@ -6,16 +6,26 @@ import re
 from typing import Any
 
 from buildbot.process.results import SKIPPED, SUCCESS
+from buildbot.test import fakedb
+from buildbot.test.fake.fakemaster import make_master
+from buildbot.test.reactor import TestReactorMixin
 from twisted.internet import defer
 from twisted.trial import unittest
 
-from buildbot_jira.events import BuildCache, BuildEvent, JiraEventGenerator, KnownBuild
+from buildbot_jira.events import (
+    BuildCache,
+    BuildEvent,
+    JiraEventGenerator,
+    KnownBuild,
+    read_change_records,
+)
 from buildbot_jira.jira.model import TestInfo
-from buildbot_jira.mapping.builds import BuildMapping, BuildSnapshot
+from buildbot_jira.mapping.builds import BuildMapping, BuildSnapshot, SourceStamp
 from buildbot_jira.mapping.keys import IssueKeyRules
 from tests.support import coroutine_test
 
 MASTER = 1
+REPOSITORY = "https://git.example.com/app.git"
 
 
 class FakeData:
@@ -44,6 +54,8 @@ class FakeConfig:
 class FakeMaster:
     masterid = MASTER
     config = FakeConfig()
+    #: The master's database, for the reads that go to it (change records).
+    db: Any = None
 
     def __init__(self, answers: dict[tuple[Any, ...], Any]) -> None:
         self.data = FakeData(answers)
@@ -367,3 +379,70 @@ class BuildCacheTests(unittest.TestCase):
         self.assertEqual(event.snapshot.buildid, 10)
         self.assertEqual(master.data.reads.count(("sourcestamps", 510, "changes")), 2)
         self.assertEqual(len(generator.builds), 2)
+
+
+class ChangeRecordTests(TestReactorMixin, unittest.TestCase):
+    """The change records of a revision or a range, from a real (in-memory) database."""
+
+    async def make_master(self) -> Any:
+        self.setup_test_reactor()
+        master = await make_master(self, wantDb=True)
+        rows: list[Any] = [fakedb.SourceStamp(id=1)]
+        for changeid, branch, codebase, repository in (
+            (1, "release", "", REPOSITORY),
+            (2, "feature/X", "", REPOSITORY),
+            (3, "release", "docs", REPOSITORY),
+            (4, "release", "", "https://git.example.com/other.git"),
+            (5, "release", "", REPOSITORY),
+            (6, "release", "", REPOSITORY),
+        ):
+            rows.append(
+                fakedb.Change(
+                    changeid=changeid,
+                    branch=branch,
+                    codebase=codebase,
+                    repository=repository,
+                    revision=f"r{changeid}",
+                    comments=f"PROJ-{changeid}: change",
+                    sourcestampid=1,
+                )
+            )
+        await master.db.insert_test_data(rows)
+        return master
+
+    @coroutine_test
+    async def test_records_of_a_branch_codebase_and_repository_newest_first(self) -> None:
+        master = await self.make_master()
+        stamp = SourceStamp(repository=REPOSITORY, branch="release")
+        records = await read_change_records(master, stamp, limit=10)
+        self.assertEqual([r.changeid for r in records], [6, 5, 1])
+        self.assertEqual(records[0].comments, "PROJ-6: change")
+        ranged = await read_change_records(master, stamp, after=1, upto=5, limit=10)
+        self.assertEqual([r.changeid for r in ranged], [5])
+        self.assertEqual(len(await read_change_records(master, stamp, limit=1)), 1)
+        one = await read_change_records(master, stamp, revision="r5", limit=10)
+        self.assertEqual([r.changeid for r in one], [5])
+        # A forced build whose form leaves the repository blank matches any.
+        blank = SourceStamp(branch="release")
+        everywhere = await read_change_records(master, blank, limit=10)
+        self.assertEqual([r.changeid for r in everywhere], [6, 5, 4, 1])
+
+    @coroutine_test
+    async def test_a_forced_build_of_a_revision_takes_the_keys_of_its_change(self) -> None:
+        database = await self.make_master()
+        answers = answers_for(branch="release")
+        answers[("buildsets", 2010)]["sourcestamps"][0]["revision"] = "r5"
+        answers[("sourcestamps", 510, "changes")] = []  # what a forced build carries
+        master = FakeMaster(answers)
+        master.db = database.db
+        generator = JiraEventGenerator()
+        event = await generator.generate(master, None, NEW, build_message())
+        assert event is not None
+        assert event.snapshot.source_keys is not None
+        self.assertEqual(event.snapshot.source_keys.change_keys, ("PROJ-5",))
+        # A revision Buildbot never saw names nothing.
+        answers[("buildsets", 2010)]["sourcestamps"][0]["revision"] = "unseen"
+        event = await JiraEventGenerator().generate(master, None, NEW, build_message())
+        assert event is not None
+        assert event.snapshot.source_keys is not None
+        self.assertEqual(event.snapshot.source_keys.change_keys, ())

@@ -1,10 +1,16 @@
-"""The README's way, end to end: prove the credentials, then run master.cfg.example.
+"""The README's way, end to end: install, prove the credentials, then run master.cfg.example.
 
-A real master in a process of its own, created with ``buildbot
-create-master`` and started with ``buildbot start`` from the example
-configuration, with the secrets in files as the example says and reporting
-to the simulator. The credentials are proven first with ``buildbot-jira
-check --client-secret-file``, as the README says. Its builds dump their
+The master's virtual environment is built as the README's "Install it in
+your master" says (``python3 -m venv master-venv`` and its ``pip install
+'./buildbot-jira[www]'`` from a checkout), offline: it sees this test
+environment's packages, so pip finds every dependency installed (see
+``tests/test_packaging.py``), and buildbot-jira itself is installed from a
+copy of the checkout. In it, a real master in a process of its own is created
+with ``buildbot create-master`` and started with ``buildbot start`` from the
+example configuration, which serves the web UI (so it needs the ``www``
+extra), with the secrets in files as the example says and reporting to the
+simulator. The credentials are proven first with ``buildbot-jira check
+--client-secret-file``, as the README says. Its builds dump their
 environment into their logs (as any build may), so a secret in the master's
 environment would show there: the test finds the secret in no log.
 """
@@ -27,6 +33,8 @@ from buildbot_jira.jira.http import HttpTransport
 from buildbot_jira.simulator import RunningSimulator
 from tests.support import coroutine_test, start_simulator, until
 from tests.test_example_config import example_text
+from tests.test_packaging import copy_checkout, fresh_venv, installed_from, pip_install
+from tests.test_readme_commands import readme_commands
 
 CLIENT_ID = "shop-ci"
 #: Long and unlike anything else in a log, so that any copy of it is found.
@@ -40,6 +48,28 @@ BRANCH = "feature/SHOP-12-coupons"
 def tool(name: str) -> str:
     """A command of this virtualenv (``buildbot``, ``buildbot-jira``)."""
     return os.path.join(os.path.dirname(sys.executable), name)
+
+
+def readme_install(root: str) -> str:
+    """The master's virtualenv in ``root``, made as the README says; its python."""
+    # The install section's own line, not the demo's "python3 -m venv .venv && ...".
+    (make,) = [
+        w for w in readme_commands("python3") if w[:3] == ["python3", "-m", "venv"] and len(w) == 4
+    ]
+    venv = make[3]
+    installs = [
+        words
+        for words in readme_commands(f"{venv}/bin/pip")
+        if words[1] == "install" and words[2].startswith("./buildbot-jira")
+    ]
+    assert installs == [[f"{venv}/bin/pip", "install", "./buildbot-jira[www]"]], installs
+    copy_checkout(os.path.join(root, "buildbot-jira"))
+    python = fresh_venv(os.path.join(root, venv))
+    output = pip_install(python, *installs[0][2:], cwd=root)
+    # The www extra is what lets the example's web UI start.
+    assert "buildbot-www" in output, output
+    assert installed_from(python).startswith(os.path.join(root, venv)), installed_from(python)
+    return python
 
 
 def free_port() -> int:
@@ -86,6 +116,11 @@ class ExampleMasterTests(unittest.TestCase):
     def setUp(self) -> None:
         if not (os.path.exists(tool("buildbot")) and os.path.exists(tool("buildbot-jira"))):
             raise unittest.SkipTest("needs the buildbot and buildbot-jira commands of this venv")
+        python = readme_install(os.path.abspath(self.mktemp()))
+        self.buildbot_jira = os.path.join(os.path.dirname(python), "buildbot-jira")
+        # The README's venv has no buildbot script of its own (the package is
+        # seen, not installed there); its runner is what the script calls.
+        self.buildbot = (python, "-c", "from buildbot.scripts.runner import run; run()")
         self.transport = HttpTransport(reactor=reactor)
         self.addCleanup(lambda: defer.Deferred.fromCoroutine(self.transport.close()))
         # The shell the README's steps run in: no secret exported.
@@ -147,7 +182,7 @@ class ExampleMasterTests(unittest.TestCase):
         basedir, web = self.prepare_master(running)
         secret_file = os.path.join(basedir, "secrets", "jira-client-secret")
         code, output = await self.command(
-            tool("buildbot-jira"),
+            self.buildbot_jira,
             *("check", "--site", "example.atlassian.net", "--client-id", CLIENT_ID),
             *("--client-secret-file", secret_file, "--issue", "SHOP-1"),
             *("--api-url", running.url, "--site-url", running.url),
@@ -155,12 +190,10 @@ class ExampleMasterTests(unittest.TestCase):
         self.assertEqual(code, 0, output)
         self.assertNotIn(SECRET, output)
 
-        code, output = await self.command(tool("buildbot"), "create-master", "-q", basedir)
+        code, output = await self.command(*self.buildbot, "create-master", "-q", basedir)
         self.assertEqual(code, 0, output)
-        code, output = await self.command(tool("buildbot"), "start", basedir)
-        self.addCleanup(
-            lambda: defer.ensureDeferred(self.command(tool("buildbot"), "stop", basedir))
-        )
+        code, output = await self.command(*self.buildbot, "start", basedir)
+        self.addCleanup(lambda: defer.ensureDeferred(self.command(*self.buildbot, "stop", basedir)))
         self.assertEqual(code, 0, output)
 
         forced = await self.transport.request(
@@ -182,7 +215,7 @@ class ExampleMasterTests(unittest.TestCase):
 
         await until(finished_build, seconds=60, what="the build to reach Jira")
         logs = await self.build_logs(web)
-        code, output = await self.command(tool("buildbot"), "stop", basedir)
+        code, output = await self.command(*self.buildbot, "stop", basedir)
         self.assertEqual(code, 0, output)
         with open(os.path.join(basedir, "twistd.log"), encoding="utf-8") as file:
             twistd_log = file.read()

@@ -5,8 +5,10 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from treq.client import HTTPClient
 from twisted.internet import defer, reactor, task
 from twisted.trial import unittest
+from twisted.web import client as web_client
 from twisted.web import server
 from twisted.web.http_headers import Headers
 from twisted.web.iweb import IAgent, IBodyProducer, IResponse
@@ -23,7 +25,14 @@ from buildbot_jira.jira.http import (
     is_loopback_host,
     parse_retry_after,
 )
-from tests.support import coroutine_test, drive, flush, memory_agent, start_simulator
+from tests.support import (
+    captured_log,
+    coroutine_test,
+    drive,
+    flush,
+    memory_agent,
+    start_simulator,
+)
 
 TOKEN = "token-value-that-must-stay-secret"
 
@@ -191,6 +200,26 @@ class LoopbackTransportTests(unittest.TestCase):
         self.assertIn(f"GET {running.url}/x: ", message)
         self.assertIn("ConnectionRefusedError", message)
         self.assertNotIn("secret", message)
+
+    @coroutine_test
+    async def test_a_connection_logs_no_starting_or_stopping_factory(self) -> None:
+        running = await start_simulator(self)
+        url = running.url + "/_edge/tenant_info"
+        with captured_log() as lines:
+            transport = HttpTransport(reactor=reactor)
+            idle = running.when_idle()
+            await transport.request("GET", url, timeout=5)
+            await transport.close()
+            await idle
+        self.assertEqual([line for line in lines if "factory" in line.lower()], [])
+
+        # Twisted's own pool logs each connection: the lines the transport leaves out.
+        with captured_log() as noisy:
+            pool = web_client.HTTPConnectionPool(reactor)
+            client = HTTPClient(web_client.Agent(reactor, pool=pool))
+            await (await client.get(url)).content()
+            await pool.closeCachedConnections()
+        self.assertTrue(any(line.startswith("Starting factory") for line in noisy), noisy)
 
 
 class ValueTests(unittest.TestCase):

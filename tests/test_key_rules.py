@@ -128,13 +128,13 @@ def test_invalid_regex_is_a_config_error_naming_pattern(pattern: str) -> None:
         ({"max_chars_per_text": None}, "max_chars_per_text"),
         ({"max_chars_per_build": 0}, "max_chars_per_build"),
         ({"max_chars_per_build": 1.5}, "max_chars_per_build"),
-        ({"ignored": "CVE"}, "ignored"),
+        ({"ignored": b"CVE"}, "ignored"),
         ({"ignored": None}, "ignored"),
         ({"ignored": {1}}, "ignored"),
         ({"ignored": {"A B"}}, "ignored"),
         ({"ignored": {""}}, "ignored"),
         ({"ignored": {"ABC-1-2"}}, "ignored"),
-        ({"projects": "ABC"}, "projects"),
+        ({"projects": b"ABC"}, "projects"),
         ({"projects": set()}, "projects"),
         ({"projects": {"ABC-1"}}, "projects"),
         ({"projects": [None]}, "projects"),
@@ -145,6 +145,37 @@ def test_wrong_argument_is_a_config_error_naming_it(arguments: dict[str, Any], n
     with pytest.raises(JiraConfigError) as caught:
         IssueKeyRules(**arguments)
     assert str(caught.value).startswith(name), str(caught.value)
+
+
+def test_a_lone_string_is_a_list_of_one() -> None:
+    # As for every list argument of the reporters: projects="SHOP" means {"SHOP"}.
+    rules = IssueKeyRules(projects="shop", ignored="ops")
+    assert rules.projects == frozenset({"SHOP"})
+    assert rules.ignored == frozenset({"OPS"})
+
+
+@pytest.mark.parametrize("pattern", [r"\d+", r"[A-Z]+", r"(?P<key>\d+)", r"x*", r"-"])
+def test_a_pattern_that_cannot_give_a_key_is_a_config_error(pattern: str) -> None:
+    with pytest.raises(JiraConfigError) as caught:
+        IssueKeyRules(pattern=pattern)
+    message = str(caught.value)
+    assert message.startswith(f"pattern {pattern!r} cannot give a Jira issue key"), message
+    assert "PROJECT-NUMBER" in message
+    assert "(?P<key>" in message
+
+
+@pytest.mark.parametrize(
+    "pattern",
+    [
+        r"[A-Z]+-\d+",
+        r"#(?P<key>[A-Z]+-[0-9]+)",
+        r"\b[a-z]+-\d+",  # lower case: valid once ignore_case upper-cases it, or as is
+        r"JIRA:(?P<key>\w+-\d+)",  # a form of its own: nothing shows it wrong
+    ],
+)
+def test_a_pattern_that_can_give_a_key_is_accepted(pattern: str) -> None:
+    rules = IssueKeyRules(pattern=pattern, ignore_case=True)
+    assert rules.pattern == pattern
 
 
 def test_arguments_are_keyword_only() -> None:

@@ -363,3 +363,59 @@ class ChosenBatchTests(unittest.TestCase):
         batch = ledger.take_batch(held=lambda u: u.payload["buildNumber"] < 10)
         self.assertEqual(numbers(batch), list(range(10, BATCH_SIZE + 10)))
         self.assertEqual(numbers(ledger.pending.values()), list(range(10)))
+
+
+def deliver(ledger: Ledger, *updates: Update) -> None:
+    for made in updates:
+        ledger.put(made)
+    ledger.take_batch()
+    ledger.settle()
+
+
+class OpenEntityTests(unittest.TestCase):
+    def test_an_entity_delivered_in_progress_is_open_until_its_final_state_is(self) -> None:
+        ledger = Ledger()
+        deliver(ledger, update(1, 100, final=False), update(2, 100, final=False))
+        self.assertEqual(numbers(ledger.open.values()), [1, 2])
+        deliver(ledger, update(1, 101))
+        self.assertEqual(numbers(ledger.open.values()), [2])
+        self.assertEqual(numbers([ledger.close(update(2, 1).slot)]), [2])
+        self.assertIsNone(ledger.close(update(2, 1).slot))
+        self.assertEqual(dict(ledger.open), {})
+
+    def test_what_waits_is_what_was_not_delivered(self) -> None:
+        ledger = Ledger()
+        ledger.put(update(1, 100, final=False))
+        ledger.take_batch()
+        ledger.put(update(1, 101))
+        self.assertEqual(ledger.undelivered(update(1, 1).slot), update(1, 101))
+        ledger.take_batch()  # one batch at a time: #1's newer update waits
+        ledger.settle()
+        self.assertEqual(ledger.undelivered(update(1, 1).slot), update(1, 101))
+        self.assertEqual(numbers(ledger.open.values()), [1])
+        self.assertIsNone(ledger.undelivered(update(2, 1).slot))
+
+    def test_an_open_entity_read_back_refuses_older_updates(self) -> None:
+        ledger = Ledger()
+        self.assertTrue(ledger.reopen(update(1, 100, final=False)))
+        self.assertFalse(ledger.reopen(update(2, 100)))  # a final state is never open
+        self.assertFalse(ledger.put(update(1, 99, final=False)).accepted)
+        self.assertTrue(ledger.put(update(1, 101)).accepted)
+        self.assertFalse(ledger.reopen(update(1, 100, final=False)))
+
+    def test_open_entities_are_bounded_and_the_forgotten_ones_are_told(self) -> None:
+        ledger = Ledger(remembered=2)
+        deliver(ledger, *(update(n, 100, final=False) for n in range(4)))
+        self.assertEqual(numbers(ledger.open.values()), [2, 3])
+        self.assertEqual(ledger.take_forgotten(), [update(0, 1).slot, update(1, 1).slot])
+        self.assertEqual(ledger.take_forgotten(), [])
+
+    def test_an_entity_closed_while_its_update_is_in_flight_is_not_opened_by_it(self) -> None:
+        ledger = Ledger()
+        ledger.put(update(1, 100, final=False))
+        ledger.take_batch()
+        self.assertIsNone(ledger.close(update(1, 1).slot))
+        ledger.settle()
+        self.assertEqual(dict(ledger.open), {})
+        deliver(ledger, update(2, 100, final=False))  # others still open
+        self.assertEqual(numbers(ledger.open.values()), [2])

@@ -162,3 +162,44 @@ class ClipTests(unittest.TestCase):
         self.assertEqual(len(clip("x" * 1000)), 255)
         self.assertTrue(clip("x" * 1000).endswith("\u2026"))
         self.assertEqual(clip("\udcff"), "?")
+
+
+def test_a_deployment_carries_up_to_500_issue_keys_and_a_build_100() -> None:
+    from buildbot_jira.jira.model import (
+        MAX_ASSOCIATION_VALUES,
+        MAX_ISSUE_KEYS,
+        BuildData,
+        DeploymentData,
+        Environment,
+        Pipeline,
+    )
+    from buildbot_jira.simulator.contract import entity_schema, validation_errors
+
+    keys = [f"ABC-{n}" for n in range(1, 700)]
+    deployment = DeploymentData(
+        pipeline=Pipeline(id="ci/app", display_name="app", url="https://ci.example.com/b/1"),
+        environment=Environment(id="production", display_name="production", type="production"),
+        deployment_sequence_number=1,
+        update_sequence_number=1,
+        display_name="app #1 to production",
+        url="https://ci.example.com/b/1/builds/1",
+        description="deployed",
+        state="successful",
+        last_updated="2026-12-02T06:00:00.000Z",
+        issue_keys=keys,
+    )
+    payload = deployment.to_json()
+    values = sum(len(a["values"]) for a in payload["associations"])
+    assert values == MAX_ASSOCIATION_VALUES
+    assert validation_errors(entity_schema("deployments"), payload) == []
+    build = BuildData(
+        pipeline_id="ci/app",
+        build_number=1,
+        update_sequence_number=1,
+        display_name="app #1",
+        url="https://ci.example.com/b/1/builds/1",
+        state="successful",
+        last_updated="2026-12-02T06:00:00.000Z",
+        issue_keys=keys,
+    )
+    assert len(build.to_json()["issueKeys"]) == MAX_ISSUE_KEYS

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import re
+from typing import Any
 
+import pytest
 from buildbot.plugins import util
 from buildbot.process.results import FAILURE, WARNINGS
 from twisted.trial import unittest
@@ -106,6 +108,25 @@ class ReporterOptionsTests(unittest.TestCase):
         self.assertFalse(options.deployments.gating)
         self.assertEqual(list(options.environment_types.values()), ["production"])
 
+    def test_the_deployment_reporter_chooses_which_issues_a_deployment_names(self) -> None:
+        default = parse_deployment_reporter(**GOOD, environment_id="prod")
+        self.assertEqual(default.deployed_issues, "since-last")
+        self.assertEqual(default.first_deployment_lookback, 0)
+        given = parse_deployment_reporter(
+            **GOOD, environment_id="prod", deployed_issues="build", first_deployment_lookback=50
+        )
+        self.assertEqual((given.deployed_issues, given.first_deployment_lookback), ("build", 50))
+        message = parse_error(
+            parse_deployment_reporter, environment_id="prod", deployed_issues="since_last"
+        )
+        self.assertIn("deployed_issues must be 'since-last' or 'build', not 'since_last'", message)
+        message = parse_error(
+            parse_deployment_reporter, environment_id="prod", first_deployment_lookback=-1
+        )
+        self.assertIn("first_deployment_lookback must be a whole number of at least 0", message)
+        with self.assertRaises(JiraConfigError):
+            parse_build_reporter(**GOOD, deployed_issues="build")
+
     def test_each_reporter_refuses_the_others_arguments(self) -> None:
         with self.assertRaises(JiraConfigError) as raised:
             parse_build_reporter(**GOOD, step_pattern="^deploy$")
@@ -163,3 +184,109 @@ class GateOptionsTests(unittest.TestCase):
         with self.assertRaises(JiraConfigError) as raised:
             parse_gate(**gate_arguments(timeout=0))
         self.assertIn("timeout must be a number of seconds above 0", str(raised.exception))
+
+
+def parse_error(parse: Any, **arguments: object) -> str:
+    """The message of the configuration error that ``parse(**GOOD, **arguments)`` raises."""
+    with pytest.raises(JiraConfigError) as raised:
+        parse(**{**GOOD, **arguments})
+    return str(raised.value)
+
+
+class SettingsThatOnlyFailLaterTests(unittest.TestCase):
+    """What ``checkconfig`` once passed and the first build found wrong."""
+
+    def test_an_environment_type_that_jira_does_not_know(self) -> None:
+        message = parse_error(
+            parse_deployment_reporter, environment_id="prod-1", environment_type="prod"
+        )
+        self.assertTrue(message.startswith("environment_type: 'prod' is not a Jira"), message)
+        self.assertIn("did you mean 'production'?", message)
+        options = parse_deployment_reporter(
+            **GOOD, environment_id="prod-1", environment_type=util.Property("type")
+        )
+        self.assertIsInstance(options.environment_type, util.Property)
+
+    def test_min_backoff_above_max_backoff(self) -> None:
+        message = parse_error(parse_build_reporter, min_backoff=600, max_backoff=10)
+        self.assertTrue(message.startswith("min_backoff 600 is above max_backoff 10:"), message)
+        self.assertIn("give a min_backoff of at most max_backoff", message)
+        message = parse_error(parse_deployment_reporter, environment_id="x", min_backoff=600)
+        self.assertIn("max_backoff 300 (its default is 300)", message)
+        self.assertEqual(
+            parse_build_reporter(**GOOD, min_backoff=10, max_backoff=10).min_backoff, 10
+        )
+
+    def test_a_site_name_that_is_not_a_host_name(self) -> None:
+        self.assertIn("'shop.atlassian.net'", parse_error(parse_build_reporter, site="shop"))
+        self.assertIn("clear text", parse_error(parse_build_reporter, site="http://x.example"))
+
+    def test_an_issue_key_pattern_that_cannot_give_a_key(self) -> None:
+        message = parse_error(parse_build_reporter, issue_key_pattern=r"\d+")
+        self.assertTrue(
+            message.startswith(r"issue_key_pattern '\\d+' cannot give a Jira issue key"), message
+        )
+
+
+class ArgumentListTests(unittest.TestCase):
+    def test_name_is_among_the_arguments(self) -> None:
+        self.assertIn("name", BUILD_REPORTER_ARGUMENTS)
+        self.assertIn("name", DEPLOYMENT_REPORTER_ARGUMENTS)
+        message = parse_error(parse_build_reporter, builder=["app"])
+        self.assertIn("unknown argument(s): builder (did you mean builders?)", message)
+        self.assertIn(" name,", message)
+
+    def test_every_list_argument_takes_a_lone_string(self) -> None:
+        options = parse_build_reporter(
+            **GOOD,
+            builders="app",
+            branches="main",
+            projects="shop",
+            ignored_issue_keys="ops",
+            issue_key_properties="github.title",
+        )
+        self.assertEqual(options.builders, ("app",))
+        self.assertEqual(options.branches, ("main",))
+        self.assertEqual(options.mapping.rules.projects, frozenset({"SHOP"}))
+        self.assertEqual(options.mapping.rules.ignored, frozenset({"OPS"}))
+        self.assertEqual(options.mapping.text_properties, ("github.title",))
+        deployments = parse_deployment_reporter(**GOOD, environment_id="x", service_ids="svc-1")
+        self.assertEqual(deployments.deployments.service_ids, ("svc-1",))
+
+    def test_result_states_take_buildbot_constants(self) -> None:
+        options = parse_build_reporter(**GOOD, result_states={util.WARNINGS: "failed"})
+        self.assertEqual(options.mapping.result_states["warnings"], "failed")
+
+
+class GateVocabularyTests(unittest.TestCase):
+    def test_wait_timeout_is_the_wait_and_timeout_is_per_request(self) -> None:
+        options = parse_gate(**GOOD, environment_id="prod", wait_timeout=600, timeout=10)
+        self.assertEqual(options.wait_timeout, 600.0)
+        self.assertEqual(options.site.timeout, 10.0)
+        self.assertFalse(options.timeout_is_the_wait)
+
+    def test_timeout_alone_keeps_its_old_meaning(self) -> None:
+        options = parse_gate(**GOOD, environment_id="prod", timeout=600)
+        self.assertEqual(options.wait_timeout, 600.0)
+        self.assertEqual(options.site.timeout, DEFAULT_TIMEOUT)
+        self.assertTrue(options.timeout_is_the_wait)
+
+    def test_defaults_and_the_shared_site_arguments(self) -> None:
+        options = parse_gate(**GOOD, environment_id="prod", min_request_interval=2)
+        self.assertEqual(options.wait_timeout, 3600.0)
+        self.assertEqual(options.interval, 30.0)
+        self.assertEqual(options.timeout_result, FAILURE)
+        self.assertEqual(options.site.min_request_interval, 2.0)
+        # With wait_timeout named, timeout is checked as the reporters check it.
+        self.assertEqual(
+            parse_error(parse_gate, environment_id="prod", wait_timeout=60, timeout=0),
+            parse_error(parse_build_reporter, timeout=0),
+        )
+        self.assertIn(
+            "wait_timeout must be a number of seconds above 0",
+            parse_error(parse_gate, environment_id="prod", wait_timeout=0),
+        )
+
+    def test_timeout_result_takes_a_name(self) -> None:
+        options = parse_gate(**GOOD, environment_id="prod", timeout_result="warnings")
+        self.assertEqual(options.timeout_result, WARNINGS)

@@ -8,11 +8,13 @@ sockets, no real reactor, no waits. Failures are in ``test_outbox_failures.py``.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from typing import Any
 
 from twisted.internet import defer
 
 from buildbot_jira.delivery.outbox import MemoryStore, Outbox, Update
+from buildbot_jira.delivery.store import Change
 from buildbot_jira.jira.client import SubmitResult
 from tests.outboxes import KEY, OutboxTestCase, unavailable, update
 from tests.support import build_payload, captured_log
@@ -33,9 +35,9 @@ class DeliveryTests(OutboxTestCase):
         saved_when_sent: list[list[str]] = []
 
         class Store(MemoryStore):
-            async def save(self, updates: list[dict[str, Any]]) -> None:
-                await super().save(updates)
-                saved_when_sent.append([u["key"] for u in updates])
+            async def write(self, changes: Sequence[Change]) -> None:
+                await super().write(changes)
+                saved_when_sent.append([u["key"] for u in self.saved])
 
         outbox = self.make(store=Store())
         original = self.jira.submit

@@ -15,13 +15,17 @@ from twisted.logger import formatEvent, globalLogPublisher
 from twisted.trial import unittest
 
 from buildbot_jira.build_reporter import RunningBuilds
+from buildbot_jira.delivery.interrupted import MASTER_LOST
 from buildbot_jira.events import JiraEventGenerator
 from buildbot_jira.jira.http import DEFAULT_TIMEOUT
+from buildbot_jira.jira.model import SequenceNumbers
 from buildbot_jira.mapping.builds import BuildSnapshot
 from buildbot_jira.mapping.keys import ISSUE_KEYS_PROPERTY
 from buildbot_jira.options import BuildReporterOptions, DeploymentReporterOptions
 from buildbot_jira.reporter_base import RecentIds
 from buildbot_jira.reporters import JiraBuildReporter, JiraDeploymentReporter
+from buildbot_jira.simulator.contract import entity_schema, validation_errors
+from tests.outboxes import update
 from tests.support import SECRET
 
 GOOD = {"site": "example.atlassian.net", "client_id": "id", "client_secret": SECRET}
@@ -243,3 +247,40 @@ class IssueKeyNotesTests(unittest.TestCase):
             self.assertEqual(reporter.issue_keys(snapshot), ("PROJ-1",))
         notes = [line for line in logged if "'jira_issue_keys' ignored" in line]
         self.assertEqual(len(notes), 2, logged)
+
+
+class InterruptedTests(unittest.TestCase):
+    """What a reporter sends for a build its master's end interrupted (``result_states``)."""
+
+    def reporter(self, kind: Any, **arguments: Any) -> Any:
+        reporter = kind(name="jira", **GOOD, **arguments)
+        reporter.options = kind.parse_options(**GOOD, **arguments)
+        reporter._sequence = SequenceNumbers()
+        reporter.now = lambda: 1_800_000_000.0  # the master's clock
+        return reporter
+
+    def test_a_build_is_cancelled_by_default_with_a_newer_sequence(self) -> None:
+        reporter = self.reporter(JiraBuildReporter)
+        last = update(1, 100, state="in_progress")
+        final = reporter.interrupted(last, MASTER_LOST)
+        self.assertEqual((final.payload["state"], final.final), ("cancelled", True))
+        self.assertEqual(final.payload["description"], MASTER_LOST)
+        self.assertGreater(final.sequence, last.sequence)
+        self.assertEqual(final.payload["updateSequenceNumber"], final.sequence)
+        self.assertEqual(validation_errors(entity_schema("builds"), dict(final.payload)), [])
+
+    def test_the_retry_entry_of_result_states_decides(self) -> None:
+        failed = self.reporter(JiraBuildReporter, result_states={"retry": "failed"})
+        self.assertEqual(failed.interrupted(update(1, 100), MASTER_LOST).payload["state"], "failed")
+        silent = self.reporter(JiraBuildReporter, result_states={"retry": None})
+        self.assertIsNone(silent.interrupted(update(1, 100), MASTER_LOST))
+
+    def test_a_deployment_takes_its_own_result_states(self) -> None:
+        reporter = self.reporter(
+            JiraDeploymentReporter, environment_id="prod", result_states={"retry": "rolled_back"}
+        )
+        self.assertEqual(reporter.interrupted_state(), "rolled_back")
+        self.assertEqual(
+            self.reporter(JiraDeploymentReporter, environment_id="p").interrupted_state(),
+            "cancelled",
+        )

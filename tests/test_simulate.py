@@ -5,12 +5,17 @@ from __future__ import annotations
 import argparse
 import contextlib
 import io
+import os
+import tempfile
 import unittest
 from typing import Any
 
+from twisted.internet.interfaces import IOpenSSLServerConnectionCreator
+
+from buildbot_jira.jira.trust import load_ca_bundle
 from buildbot_jira.simulator import JiraSimulator, ReceivedRequest, RunningSimulator
 from buildbot_jira.simulator.burst import BurstLimit
-from buildbot_jira.tools import cli, simulate
+from buildbot_jira.tools import cli, simulate, simulate_tls
 
 from .test_contract import valid_build, valid_deployment
 from .test_simulator import BUILDS, DEPLOYMENTS, InMemoryTestCase, deployment_path
@@ -288,3 +293,24 @@ class GatingOptionTests(InMemoryTestCase):
             parse("--gating", "maybe")
         self.assertEqual(raised.exception.code, 2)
         self.assertIn("--gating", err.getvalue())
+
+
+class TlsOptionTests(unittest.TestCase):
+    def test_tls_writes_the_authoritys_pem_and_the_banner_names_it(self) -> None:
+        with tempfile.TemporaryDirectory() as directory:
+            ca_file = os.path.join(directory, "ca.pem")
+            args = cli.build_parser().parse_args(["simulate", "--tls", "--tls-ca-file", ca_file])
+            options = simulate_tls.server_tls(args)
+            self.assertTrue(IOpenSSLServerConnectionCreator.providedBy(options))
+            (authority,) = load_ca_bundle(ca_file, "ca_bundle")
+            self.assertIn("buildbot-jira simulator", authority.subject.rfc4514_string())
+            self.assertIn(
+                f"  CA certificate:       {ca_file} (ca_bundle, --ca-bundle)",
+                banner(args, simulate.make_simulator(args)),
+            )
+
+    def test_without_tls_nothing_is_written_or_shown(self) -> None:
+        args = cli.build_parser().parse_args(["simulate"])
+        self.assertIsNone(simulate_tls.server_tls(args))
+        self.assertFalse(any("CA certificate" in line for line in banner(args, JiraSimulator())))
+        self.assertEqual(args.tls_ca_file, simulate_tls.DEFAULT_CA_FILE)

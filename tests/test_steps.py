@@ -5,15 +5,17 @@ The polling loop itself is tested in ``tests/test_gating.py``.
 
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
 from buildbot import config
 from buildbot.config.errors import capture_config_errors
-from buildbot.plugins import steps, util
+from buildbot.plugins import reporters, steps, util
 from buildbot.process import buildstep
 from buildbot.process.results import CANCELLED, FAILURE, RETRY, SUCCESS, WARNINGS
 from buildbot.test.reactor import TestReactorMixin
 from buildbot.test.steps import TestBuildStepMixin
+from buildbot.warnings import DeprecatedApiWarning
 from twisted.internet import defer
 from twisted.trial import unittest
 
@@ -55,7 +57,7 @@ class GateConfigTests(unittest.TestCase):
             client_secret=util.Secret("jira-client-secret"),
             environment_id=util.Property("environment", default="prod-east1"),
             interval=30,
-            timeout=3600,
+            wait_timeout=3600,
             timeout_result=util.FAILURE,
         )
         self.assertEqual(gate.name, "jira-gate")
@@ -64,9 +66,11 @@ class GateConfigTests(unittest.TestCase):
         assert gate.options is not None
         self.assertEqual(gate.options.interval, 30.0)
         self.assertEqual(gate.options.site.api_url, "https://api.atlassian.com")
-        # The gate's timeout is its wait; each request keeps the site's own.
+        # The gate's wait_timeout is its wait; each request keeps the site's own.
         self.assertEqual(gate.options.timeout, 3600.0)
+        self.assertEqual(gate.options.wait_timeout, 3600.0)
         self.assertEqual(gate.options.site.timeout, DEFAULT_TIMEOUT)
+        self.assertFalse(gate.options.timeout_is_the_wait)
 
     def test_the_gate_keeps_its_options_and_nothing_else(self) -> None:
         class PlainStep(buildstep.BuildStep):
@@ -91,7 +95,7 @@ class GateConfigTests(unittest.TestCase):
             self.assertIn("timeout must", config_error(timeout=value), repr(value))
 
     def test_bad_timeout_result_is_named(self) -> None:
-        for value in (RETRY, 42, "failure", True, None):
+        for value in (RETRY, 42, "retry", "flaky", True, None):
             message = config_error(timeout_result=value)
             self.assertIn("timeout_result", message, repr(value))
             self.assertIn("FAILURE", message)
@@ -116,7 +120,83 @@ class GateConfigTests(unittest.TestCase):
         with capture_config_errors() as errors:
             JiraDeploymentGate(**{**GOOD, "environment_id": None, "interval": "soon"})
         (message,) = errors.errors
-        self.assertTrue(message.startswith("JiraDeploymentGate: "))
+        self.assertTrue(message.startswith("JiraDeploymentGate 'jira-gate': "), message)
+
+    def test_reporter_only_arguments_are_refused_saying_so(self) -> None:
+        message = config_error(builders=["deploy"], outbox_size=10)
+        self.assertEqual(
+            message,
+            "JiraDeploymentGate 'jira-gate': builders, outbox_size: argument(s) of the Jira "
+            "reporters, not of the gate; the arguments every Jira service shares are site, "
+            "client_id, client_secret, cloud_id, api_url, site_url, timeout, "
+            "min_request_interval, ca_bundle, ca_bundle_only, proxy",
+        )
+        self.assertNotIn("unexpected keyword", message)
+
+    def test_an_unknown_argument_names_the_closest(self) -> None:
+        message = config_error(enviroment_id="production", name="approve")
+        self.assertTrue(message.startswith("JiraDeploymentGate 'approve': "), message)
+        self.assertIn("unknown argument(s): enviroment_id (did you mean environment_id?)", message)
+        self.assertIn("wait_timeout", message)
+        self.assertIn("besides those of every Buildbot step", message)
+
+    def test_one_dict_of_site_arguments_serves_every_service(self) -> None:
+        # The README's example: reporters and gate built from one dict pass checkConfig.
+        jira = {
+            "site": "example.atlassian.net",
+            "client_id": util.Secret("jira-client-id"),
+            "client_secret": util.Secret("jira-client-secret"),
+            "cloud_id": "4c2b0000-0000-0000-0000-000000000000",
+            "api_url": "https://api.atlassian.com",
+            "site_url": "https://example.atlassian.net",
+            "timeout": 10,
+            "min_request_interval": 2,
+        }
+        with capture_config_errors() as errors:
+            builds = reporters.JiraBuildReporter(name="jira-builds", **jira)
+            deployments = reporters.JiraDeploymentReporter(
+                name="jira-deploy-prod",
+                builders=["deploy-prod"],
+                environment_id="prod-east1",
+                environment_type="production",
+                enable_gating=True,
+                **jira,
+            )
+            gate = JiraDeploymentGate(
+                environment_id="prod-east1", wait_timeout=3600, timeout_result="failure", **jira
+            )
+        self.assertEqual(errors.errors, [])
+        self.assertEqual(builds.name, "jira-builds")
+        self.assertEqual(deployments.name, "jira-deploy-prod")
+        assert gate.options is not None
+        self.assertEqual(gate.options.wait_timeout, 3600.0)
+        self.assertEqual(gate.options.site.timeout, 10.0)
+        self.assertEqual(gate.options.site.min_request_interval, 2.0)
+        self.assertEqual(gate.options.timeout_result, FAILURE)
+        self.assertFalse(gate.options.timeout_is_the_wait)
+
+    def test_timeout_without_wait_timeout_is_the_wait_with_a_warning(self) -> None:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            gate = JiraDeploymentGate(**GOOD, timeout=600)
+        assert gate.options is not None
+        self.assertEqual(gate.options.wait_timeout, 600.0)
+        self.assertEqual(gate.options.site.timeout, DEFAULT_TIMEOUT)
+        (warning,) = [w for w in caught if issubclass(w.category, DeprecatedApiWarning)]
+        self.assertIn(
+            "JiraDeploymentGate 'jira-gate': timeout is the gate's whole wait", str(warning.message)
+        )
+        self.assertIn("name the wait wait_timeout", str(warning.message))
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            JiraDeploymentGate(**GOOD, timeout=10, wait_timeout=600)
+        self.assertEqual([w for w in caught if issubclass(w.category, DeprecatedApiWarning)], [])
+
+    def test_timeout_result_takes_a_constant_or_a_name(self) -> None:
+        for value in (util.WARNINGS, "warnings", "WARNINGS"):
+            gate = JiraDeploymentGate(**GOOD, timeout_result=value)
+            assert gate.options is not None
+            self.assertEqual(gate.options.timeout_result, WARNINGS)
 
     def test_the_secret_is_not_in_the_steps_text(self) -> None:
         # Buildbot writes a step's text to its log (when locks are released, for one).
@@ -183,11 +263,13 @@ class GateStepTests(TestBuildStepMixin, TestReactorMixin, unittest.TestCase):
         """Make the step's connection answer ``answers``, in order (the last one repeats)."""
         self.jira = FakeJira(self.reactor, list(answers))
         self.connections: list[FakeConnection] = []
+        self.users: list[str | None] = []
 
         async def connect(
-            master: Any, site: JiraSite[str], *, retry: RetryPolicy
+            master: Any, site: JiraSite[str], *, retry: RetryPolicy, user: str | None = None
         ) -> FakeConnection:
             self.assertIs(master, self.master)
+            self.users.append(user)
             connection = FakeConnection(self.jira, site, retry)
             self.connections.append(connection)
             return connection
@@ -234,6 +316,8 @@ class GateStepTests(TestBuildStepMixin, TestReactorMixin, unittest.TestCase):
         self.assertEqual(connection.site.client_id, "id-from-secret")
         self.assertEqual(connection.site.client_secret, SECRET)
         self.assertEqual(connection.site.site, "example.atlassian.net")
+        # The shared client's log lines name the step among its users.
+        self.assertEqual(self.users, ["jira-gate"])
         self.assertEqual(connection.retry, GATE_RETRY)
         self.assertTrue(connection.released)
         text = self.log_text(step)
@@ -282,7 +366,7 @@ class GateStepTests(TestBuildStepMixin, TestReactorMixin, unittest.TestCase):
     @coroutine_test
     async def test_timeout_ends_with_the_configured_result(self) -> None:
         self.script(None)
-        step = self.gate(interval=10, timeout=25, timeout_result=WARNINGS)
+        step = self.gate(interval=10, wait_timeout=25, timeout_result=WARNINGS)
         self.expect_outcome(WARNINGS, "Jira gating: no decision within 25 s (warnings)")
         await self.run_gate(10, 10, 5)
         self.assertEqual([at for at, _ in self.jira.asked], [0, 10, 20])

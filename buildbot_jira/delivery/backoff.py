@@ -5,7 +5,11 @@ Pure arithmetic on the times it is given: no reactor, no I/O.
 
 from __future__ import annotations
 
-__all__ = ["Backoff", "describe_duration"]
+__all__ = ["FIRST_SUMMARY", "Backoff", "describe_duration"]
+
+#: Seconds into an outage when its first summary is due; each later one
+#: comes after twice as long (1, 2, 4, 8 ... minutes).
+FIRST_SUMMARY = 60.0
 
 
 class Backoff:
@@ -19,6 +23,7 @@ class Backoff:
         self.configure(initial=initial, maximum=maximum)
         self._current = 0.0
         self._outage_started: float | None = None
+        self._next_summary = FIRST_SUMMARY
 
     def configure(self, *, initial: float, maximum: float) -> None:
         """Change the bounds; the next failure uses them."""
@@ -39,9 +44,25 @@ class Backoff:
         """
         if self._outage_started is None:
             self._outage_started = now
+            self._next_summary = FIRST_SUMMARY
         self._current = min(self.maximum, max(self.initial, self._current * 2))
         delay = self._current if retry_after is None else max(self._current, retry_after)
         return min(delay, self.maximum)
+
+    def summary_due(self, now: float) -> float | None:
+        """How long the outage has lasted, when a summary of it is due at ``now``; else None.
+
+        Due once the outage is a minute old, then after 2, 4, 8 ... minutes:
+        a long outage makes a few lines, not one per retry.
+        """
+        if self._outage_started is None:
+            return None
+        lasted = now - self._outage_started
+        if lasted < self._next_summary:
+            return None
+        while self._next_summary <= lasted:
+            self._next_summary *= 2
+        return lasted
 
     def answered(self, now: float) -> float | None:
         """Jira answered at ``now``: how long the outage that ends lasted, if there was one."""

@@ -14,7 +14,10 @@ drives it and says what happened. Its rules:
   entity type, oldest first, leaving out those the caller holds back (the
   ones whose issues Jira asked to spare for a while); they keep their place;
 - beyond the cap, the oldest ``in_progress`` updates are dropped first, final
-  states only when nothing else is left.
+  states only when nothing else is left;
+- an entity whose last delivered update was ``in_progress`` stays *open* until
+  a final state of it is delivered (or it is closed): if its master dies, the
+  open entities are the builds that need a final state from someone else.
 """
 
 from __future__ import annotations
@@ -27,7 +30,15 @@ import attrs
 
 from buildbot_jira.jira.model import EntityType
 
-__all__ = ["BATCH_SIZE", "REMEMBERED_KEYS", "Admission", "Ledger", "Slot", "Update", "entity_key"]
+__all__ = [
+    "BATCH_SIZE",
+    "REMEMBERED_KEYS",
+    "Admission",
+    "Ledger",
+    "Slot",
+    "Update",
+    "entity_key",
+]
 
 #: The most entities the contract allows in one bulk request.
 BATCH_SIZE = 100
@@ -119,6 +130,13 @@ class Ledger:
         # The highest sequence sent per slot, and whether it was final,
         # least recently sent first.
         self._sent: collections.OrderedDict[Slot, tuple[int, bool]] = collections.OrderedDict()
+        # The in_progress update last delivered per open entity, oldest first,
+        # and the open entities forgotten beyond the bound, until asked for.
+        self._open: dict[Slot, Update] = {}
+        self._forgotten: list[Slot] = []
+        # Entities closed while an update of theirs still waited or was in
+        # flight: delivering it must not open them again.
+        self._closed: dict[Slot, None] = {}
 
     def __len__(self) -> int:
         # A slot can be both in flight and pending (a newer update came).
@@ -137,6 +155,38 @@ class Ledger:
     def in_flight(self) -> Mapping[Slot, Update]:
         """The batch taken by :meth:`take_batch` and not yet settled or restored."""
         return self._in_flight
+
+    @property
+    def open(self) -> Mapping[Slot, Update]:
+        """Entities delivered ``in_progress`` whose final state has not been, oldest first."""
+        return self._open
+
+    def undelivered(self, slot: Slot) -> Update | None:
+        """The newest update of ``slot`` that Jira has not answered for, if any."""
+        return self._pending.get(slot) or self._in_flight.get(slot)
+
+    def reopen(self, update: Update) -> bool:
+        """Remember ``update`` as delivered and open (read back after a restart).
+
+        Refused (False) when a newer or final update of its slot is known.
+        """
+        newest = self.newest(update.slot)
+        if update.final or (newest is not None and newest[0] >= update.sequence):
+            return False
+        self._remember_sent(update)
+        return True
+
+    def close(self, slot: Slot) -> Update | None:
+        """The entity needs no final state any more (its result is not reported).
+
+        Returns its open update, if it was open. An update of it that waits
+        or is in flight still goes, but does not open it again.
+        """
+        if slot in self._pending or slot in self._in_flight:
+            self._closed[slot] = None
+            while len(self._closed) > self._remembered:
+                del self._closed[next(iter(self._closed))]
+        return self._open.pop(slot, None)
 
     def newest(self, slot: Slot) -> tuple[int, bool] | None:
         """The sequence and finality of the newest update known for ``slot``, if any."""
@@ -208,12 +258,33 @@ class Ledger:
         """Jira answered for the batch in flight: remember it as sent, and return it."""
         batch = list(self._in_flight.values())
         for update in batch:
-            self._sent[update.slot] = (update.sequence, update.final)
-            self._sent.move_to_end(update.slot)
+            self._remember_sent(update)
         self._in_flight.clear()
+        return batch
+
+    def _remember_sent(self, update: Update) -> None:
+        slot = update.slot
+        self._sent[slot] = (update.sequence, update.final)
+        self._sent.move_to_end(slot)
         while len(self._sent) > self._remembered:
             self._sent.popitem(last=False)
-        return batch
+        self._open.pop(slot, None)
+        closed = slot in self._closed
+        if closed and slot not in self._pending:
+            del self._closed[slot]  # nothing of it is left to deliver
+        if not update.final and not closed:
+            self._open[slot] = update
+            # Bounded like the memory of sent slots: an entity whose final
+            # state never comes must not hold memory (or a row) for ever.
+            while len(self._open) > self._remembered:
+                forgotten = next(iter(self._open))
+                del self._open[forgotten]
+                self._forgotten.append(forgotten)
+
+    def take_forgotten(self) -> list[Slot]:
+        """The open entities forgotten since the last call (beyond the bound)."""
+        forgotten, self._forgotten = self._forgotten, []
+        return forgotten
 
     def restore(self) -> tuple[Update, ...]:
         """The batch in flight was not delivered: it waits again, unless newer came.

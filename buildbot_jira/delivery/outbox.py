@@ -11,7 +11,11 @@ ordering, batches, the cap); the outbox drives it on the reactor:
   entity type and pacing interval, carrying everything pending (up to 100),
   and none while Jira's rate limits hold that endpoint back
   (:mod:`~buildbot_jira.delivery.pacing`); meanwhile updates collect;
-- everything is saved before it is sent, so a master that dies loses nothing;
+- everything is saved before it is sent, so a master that dies loses nothing:
+  each change writes the rows of the slots it touched, never the whole
+  outbox (:mod:`~buildbot_jira.delivery.store`);
+- what a master that died left is adopted by another (:meth:`Outbox.adopt`):
+  its updates are sent, and the builds it left in progress get a final state;
 - failures that retrying or a configuration fix can cure keep the updates,
   with capped backoff that honours ``Retry-After`` (a rate limit that the
   client's limits hold needs no backoff of its own); rejections of the data
@@ -23,7 +27,6 @@ ordering, batches, the cap); the outbox drives it on the reactor:
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any, Protocol
 
 from twisted.internet import defer
 from twisted.internet.interfaces import IDelayedCall, IReactorTime
@@ -31,14 +34,16 @@ from twisted.logger import Logger
 from twisted.python.failure import Failure
 
 from buildbot_jira.delivery.backoff import Backoff, describe_duration
-from buildbot_jira.delivery.ledger import REMEMBERED_KEYS, Ledger, Slot, Update
+from buildbot_jira.delivery.client import DeliveryClient
+from buildbot_jira.delivery.durable import DurableLedger
+from buildbot_jira.delivery.interrupted import Interrupt
+from buildbot_jira.delivery.ledger import REMEMBERED_KEYS, Slot, Update
 from buildbot_jira.delivery.pacing import held_updates, limits_hold_back, next_batch
-from buildbot_jira.delivery.reports import log_dropped, log_dry_run, log_result
-from buildbot_jira.delivery.store import MemoryStore, OutboxStore, SnapshotSaver, StateStore
+from buildbot_jira.delivery.reports import log_dropped, log_dry_run, log_outage, log_result
+from buildbot_jira.delivery.store import MemoryStore, OutboxStore
 from buildbot_jira.jira.client import SubmitResult
 from buildbot_jira.jira.errors import JiraError, JiraRateLimitedError
 from buildbot_jira.jira.model import EntityType
-from buildbot_jira.jira.rate_limits import RateLimits
 
 __all__ = [
     "REMEMBERED_KEYS",
@@ -46,7 +51,6 @@ __all__ = [
     "MemoryStore",
     "Outbox",
     "OutboxStore",
-    "StateStore",
     "Update",
 ]
 
@@ -60,23 +64,6 @@ DEFAULT_INITIAL_BACKOFF = 5.0
 DEFAULT_MAX_BACKOFF = 300.0
 #: How long a stopping outbox waits for a request in flight (``shutdown_grace``).
 DEFAULT_GRACE = 10.0
-
-
-class DeliveryClient(Protocol):
-    """What an outbox needs of a Jira client (:class:`~buildbot_jira.jira.client.JiraCloud`)."""
-
-    @property
-    def site(self) -> str:
-        """The Jira site's host name, for log lines."""
-
-    @property
-    def limits(self) -> RateLimits:
-        """The site's pacing and rate limits, which the client keeps to and learns."""
-
-    async def submit(
-        self, entity: EntityType, payloads: Sequence[Mapping[str, Any]], /
-    ) -> SubmitResult:
-        """Send ``payloads`` of ``entity``; raise a :class:`JiraError` if Jira did not take them."""
 
 
 class Outbox:
@@ -94,6 +81,9 @@ class Outbox:
     :param name: names the outbox in log lines (the reporter's name).
     :param on_result: called with each :class:`SubmitResult` (for tests and
         summaries).
+    :param interrupt: the final update of an entity whose master's run ended
+        before it did (its last update and why), or None to send nothing;
+        without it such entities are forgotten. Assignable.
     """
 
     def __init__(
@@ -109,17 +99,13 @@ class Outbox:
         dry_run: bool = False,
         name: str = "jira",
         on_result: Callable[[SubmitResult], None] | None = None,
+        interrupt: Interrupt | None = None,
     ) -> None:
         self.client = client
         self.name = name
         self.dry_run = dry_run
-        self._ledger = Ledger(cap=cap)
-        self._saver = SnapshotSaver(
-            store=store,
-            snapshot=lambda: [update.to_json() for update in self._ledger.snapshot()],
-            name=name,
-        )
-        self._store = store
+        self.interrupt = interrupt
+        self._ledger = DurableLedger(store=store, cap=cap, name=name, dropped=self._count_drops)
         self._clock = clock
         self._backoff = Backoff(initial=initial_backoff, maximum=max_backoff)
         self._grace = grace
@@ -149,41 +135,38 @@ class Outbox:
     @property
     def cap(self) -> int:
         """The most updates kept; a new cap applies from the next update."""
-        return self._ledger.cap
+        return self._ledger.rules.cap
 
     @cap.setter
     def cap(self, cap: int) -> None:
-        self._ledger.cap = cap
+        self._ledger.rules.cap = cap
 
     @property
     def pending(self) -> Mapping[Slot, Update]:
         """Updates waiting to be sent (not those in flight), oldest first."""
-        return self._ledger.pending
+        return self._ledger.rules.pending
 
     @property
     def in_flight(self) -> Mapping[Slot, Update]:
         """Updates of the request under way (or about to be), if any."""
-        return self._ledger.in_flight
+        return self._ledger.rules.in_flight
+
+    @property
+    def open(self) -> Mapping[Slot, Update]:
+        """Entities delivered ``in_progress`` whose final state has not been, oldest first."""
+        return self._ledger.open
 
     # -- life cycle -----------------------------------------------------------
 
     async def start(self) -> None:
-        """Load what an earlier run left pending and start sending."""
-        restored = 0
-        dropped: list[Update] = []
-        for data in await self._store.load():
-            try:
-                update = Update.from_json(data)
-            except (KeyError, TypeError, ValueError):
-                log.warn("{name}: skipped an unreadable saved update", name=self.name)
-                continue
-            admission = self._ledger.put(update)
-            restored += admission.accepted
-            dropped += admission.dropped
-        self._count_drops(dropped)
-        # Only now: a save before the load would overwrite what it reads.
+        """Load what an earlier run left pending and start sending.
+
+        When the master is starting, the builds of its earlier run are over:
+        those it left in progress get their final state now (``interrupt``).
+        """
+        kept = await self._ledger.load(self.interrupt)
+        # Only now: a write before the load would lose what it reads.
         self._running = True
-        kept = restored - len(dropped)
         if kept > 0:
             log.info(
                 "{name}: {count} updates left pending by the last run will be sent",
@@ -191,6 +174,25 @@ class Outbox:
                 count=kept,
             )
         self._kick()
+        self._save_soon()
+
+    async def adopt(self) -> int:
+        """Take over what masters that Buildbot marks inactive left; how many updates.
+
+        Their pending updates are sent, with the usual guarantees, and the
+        builds they left in progress get a final state (``interrupt``).
+        """
+        if not self._running:
+            return 0
+        adopted = await self._ledger.adopt(self.interrupt)
+        self._kick()
+        self._save_soon()
+        return adopted
+
+    def close(self, entity: str, key: str) -> None:
+        """The entity will get no final state (its result is not reported): forget it."""
+        if self._ledger.close((entity, key)):
+            self._save_soon()
 
     async def stop(self) -> None:
         """Wait up to the grace period for a request in flight; keep the rest saved."""
@@ -216,8 +218,8 @@ class Outbox:
             await sending
             if timer.active():
                 timer.cancel()
-        self._count_drops(self._ledger.restore())
-        await self._saver.save()
+        self._ledger.restore()
+        await self._ledger.flush()
 
     # -- taking updates ---------------------------------------------------------
 
@@ -233,7 +235,6 @@ class Outbox:
                 have=admission.newest,
             )
             return
-        self._count_drops(admission.dropped)
         self._kick()
         call = self._kick_call
         if call is None or not call.active() or call.getTime() > self._clock.seconds():
@@ -242,8 +243,6 @@ class Outbox:
             self._save_soon()
 
     def _count_drops(self, dropped: Sequence[Update]) -> None:
-        if not dropped:
-            return
         self.dropped += len(dropped)
         log.warn(
             "{name}: more than {cap} updates wait for Jira; dropped the {count} oldest "
@@ -260,7 +259,7 @@ class Outbox:
         if not self._running or (self._save_call is not None and self._save_call.active()):
             return
         self._save_call = self._clock.callLater(
-            0, lambda: defer.Deferred.fromCoroutine(self._saver.save())
+            0, lambda: defer.Deferred.fromCoroutine(self._ledger.flush())
         )
 
     def _kick(self) -> None:
@@ -268,12 +267,12 @@ class Outbox:
 
         Never within the current turn, so that updates made together go together.
         """
-        if not self._running or self._sending is not None or not self._ledger.pending:
+        if not self._running or self._sending is not None or not self._ledger.rules.pending:
             return
         if self._backoff_call is not None and self._backoff_call.active():
             return
         now = self._clock.seconds()
-        upcoming = next_batch(self._ledger, self.client.limits, now)
+        upcoming = next_batch(self._ledger.rules, self.client.limits, now)
         if upcoming is None:
             return
         delay = upcoming.delay(now)
@@ -286,7 +285,7 @@ class Outbox:
 
     def _send_next(self) -> None:
         self._kick_call = None
-        if not self._running or self._sending is not None or not self._ledger.pending:
+        if not self._running or self._sending is not None or not self._ledger.rules.pending:
             return
         self._sending = defer.Deferred.fromCoroutine(self._deliver_batch())
         self._sending.addErrback(self._delivery_crashed)
@@ -302,9 +301,9 @@ class Outbox:
 
     async def _deliver_batch(self) -> None:
         # Saved before sent: a master that dies now sends it again on restart.
-        await self._saver.save()
+        await self._ledger.flush()
         now = self._clock.seconds()
-        upcoming = next_batch(self._ledger, self.client.limits, now)
+        upcoming = next_batch(self._ledger.rules, self.client.limits, now)
         if not self._running or upcoming is None or upcoming.delay(now) > 0:
             return  # the limits changed meanwhile: the next kick waits for them
         held = held_updates(self.client.limits, now)
@@ -322,7 +321,7 @@ class Outbox:
         except JiraError as failure:
             self._not_delivered(entity, batch, failure)
         except defer.CancelledError:
-            self._count_drops(self._ledger.restore())
+            self._ledger.restore()
             raise
         except Exception:  # noqa: BLE001 - a bug must not strand the batch
             log.failure("{name}: unexpected error while sending to Jira", name=self.name)
@@ -330,7 +329,7 @@ class Outbox:
         else:
             self._ledger.settle()
             self._report(entity, batch, result, self._clock.seconds() - started)
-        await self._saver.save()
+        await self._ledger.flush()
 
     def _dry_run(self, entity: EntityType, batch: list[Update]) -> SubmitResult:
         log_dry_run(self.name, entity, batch)
@@ -347,7 +346,7 @@ class Outbox:
         if isinstance(failure, JiraRateLimitedError) and limits_hold:
             # The client logged the episode, and its limits schedule the next
             # try (the rest of the site goes on meanwhile): no backoff.
-            self._count_drops(self._ledger.restore())
+            self._ledger.restore()
             log.debug("{name}: {error}; the batch waits its turn", name=self.name, error=failure)
             return
         # A configuration problem (credentials, permission, a renamed site)
@@ -360,15 +359,18 @@ class Outbox:
 
     def _failed(self, reason: str, retry_after: float | None) -> None:
         """Keep the batch in flight pending (unless newer came); wait before the next try."""
-        self._count_drops(self._ledger.restore())
-        delay = self._backoff.failed(self._clock.seconds(), retry_after)
+        self._ledger.restore()
+        now = self._clock.seconds()
+        started = not self._backoff.in_outage
+        delay = self._backoff.failed(now, retry_after)
         self._held_during_outage = len(self)
-        log.warn(
-            "{name}: {count} updates for Jira are held and retried in {delay:.0f} s: {reason}",
-            name=self.name,
-            count=len(self),
-            delay=delay,
+        log_outage(
+            self.name,
+            held=len(self),
             reason=reason,
+            delay=delay,
+            started=started,
+            lasted=self._backoff.summary_due(now),
         )
         if self._running:
             self._backoff_call = self._clock.callLater(delay, self._end_backoff)
@@ -390,6 +392,7 @@ class Outbox:
                 count=self._held_during_outage,
                 duration=describe_duration(outage),
             )
-        log_result(self.name, entity, batch, result, seconds)
+        if not self.dry_run:  # a dry run said what it did not send
+            log_result(self.name, entity, batch, result, seconds)
         if self._on_result is not None:
             self._on_result(result)

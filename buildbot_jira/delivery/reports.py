@@ -7,12 +7,13 @@ from collections.abc import Sequence
 
 from twisted.logger import Logger
 
+from buildbot_jira.delivery.backoff import describe_duration
 from buildbot_jira.delivery.ledger import Update, entity_key
 from buildbot_jira.jira.errors import JiraError
 from buildbot_jira.jira.model import EntityType
 from buildbot_jira.jira.results import SubmitResult
 
-__all__ = ["log_dropped", "log_dry_run", "log_result"]
+__all__ = ["log_dropped", "log_dry_run", "log_outage", "log_result"]
 
 log = Logger()
 
@@ -69,4 +70,31 @@ def log_dry_run(name: str, entity: EntityType, batch: Sequence[Update]) -> None:
             name=name,
             entity=entity,
             payload=json.dumps(update.payload, sort_keys=True),
+        )
+
+
+def log_outage(
+    name: str, *, held: int, reason: str, delay: float, started: bool, lasted: float | None
+) -> None:
+    """Log a failed delivery: once when an outage starts, then summaries as it goes on.
+
+    ``started``: this failure starts the outage; ``lasted``: how long it has
+    lasted, when a summary is due (see :meth:`~buildbot_jira.delivery.backoff.Backoff.summary_due`).
+    Other retries log nothing: a long outage makes a few lines, not one per retry.
+    """
+    if started:
+        log.warn(
+            "{name}: {count} updates for Jira are held and retried in {delay:.0f} s: {reason}",
+            name=name,
+            count=held,
+            delay=delay,
+            reason=reason,
+        )
+    elif lasted is not None:
+        log.warn(
+            "{name}: still holding {count} updates for Jira: {reason}, for {duration}",
+            name=name,
+            count=held,
+            reason=reason,
+            duration=describe_duration(lasted),
         )

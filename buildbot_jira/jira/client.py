@@ -10,7 +10,8 @@ that Jira finds too large (413), renews a refused token once (401), and
 turns everything else into a :class:`~buildbot_jira.jira.errors.JiraError`.
 Jira's answers are read into the value classes of
 :mod:`~buildbot_jira.jira.results`; this module re-exports them, with
-:class:`~buildbot_jira.jira.retry.RetryPolicy`.
+:class:`~buildbot_jira.jira.retry.RetryPolicy`. URL paths are built by
+:mod:`~buildbot_jira.jira.paths`.
 """
 
 from __future__ import annotations
@@ -18,7 +19,6 @@ from __future__ import annotations
 import random
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
-from urllib.parse import quote
 
 from twisted.internet import task
 from twisted.internet.interfaces import IReactorTime
@@ -35,6 +35,7 @@ from buildbot_jira.jira.errors import (
 from buildbot_jira.jira.http import DEFAULT_TIMEOUT, HttpResponse, HttpTransport
 from buildbot_jira.jira.model import ENTITY_LISTS, EntityType
 from buildbot_jira.jira.pacing import Pacer
+from buildbot_jira.jira.paths import api_path, build_path, deployment_path
 from buildbot_jira.jira.rate_limit_headers import LimitSignal
 from buildbot_jira.jira.rate_limits import (
     DEFAULT_MIN_REQUEST_INTERVAL,
@@ -44,6 +45,7 @@ from buildbot_jira.jira.rate_limits import (
 )
 from buildbot_jira.jira.results import GatingStatus, Rejection, SubmitResult, request_error
 from buildbot_jira.jira.retry import RetryPolicy
+from buildbot_jira.jira.users import ClientUsers
 
 __all__ = [
     "MAX_ENTITIES_PER_REQUEST",
@@ -84,6 +86,8 @@ class JiraCloud:
         while busy (0: no pacing); see :attr:`limits`.
     :param clock: times the waits between retries (the transport's clock by default).
     :param uniform: random numbers in [0, 1) for the jitter of the waits.
+
+    Its log lines begin with the names in :attr:`users`, who share it.
     """
 
     def __init__(
@@ -109,10 +113,12 @@ class JiraCloud:
         self.tokens = token_cache
         #: The site's pacing and rate limits, shared by every user of this client.
         self.limits = RateLimits(min_interval=min_request_interval)
+        #: Who uses this client: its log lines name them.
+        self.users = ClientUsers()
         self._transport = transport
         self._clock = clock if clock is not None else transport.clock
         self._uniform = uniform
-        self._pacer = Pacer(site=site, limits=self.limits, clock=self._clock)
+        self._pacer = Pacer(site=site, limits=self.limits, clock=self._clock, users=self.users)
         self._cloud_id = cloud_id
         self._cloud_id_flight = SingleFlight()
 
@@ -138,12 +144,13 @@ class JiraCloud:
                 f"(HTTP {response.status}). The site name is probably wrong: it is the "
                 "host name of your Jira, such as example.atlassian.net"
             )
-        log.info("Jira site {site} has cloud ID {cloud_id}", site=self.site, cloud_id=cloud_id)
+        found = "{users}: Jira site {site} has cloud ID {cloud_id}"
+        log.info(found, users=self.users, site=self.site, cloud_id=cloud_id)
         return cloud_id
 
     async def _url(self, entity: str, path: str) -> str:
         cloud_id = await self.get_cloud_id()
-        return f"{self.api_url}/jira/{entity}/0.1/cloud/{quote(cloud_id, safe='')}/{path}"
+        return api_path(self.api_url, entity, cloud_id, path)
 
     # -- submissions --------------------------------------------------------
 
@@ -231,7 +238,8 @@ class JiraCloud:
                 ) from None
             middle = len(batch) // 2
             log.info(
-                "Jira found {count} {entity} too large for one request; sending halves",
+                "{users}: Jira found {count} {entity} too large for one request; sending halves",
+                users=self.users,
                 count=len(batch),
                 entity=entity,
             )
@@ -242,39 +250,40 @@ class JiraCloud:
                 entity, batch[middle:], properties, provider_metadata
             )
             return first.merge(second)
-        return SubmitResult.from_response(entity, response.json_or_none())
+        body_read = response.json_or_none()
+        return SubmitResult.from_response(entity, body_read, source=str(self.users))
 
     # -- reading and deleting ------------------------------------------------
 
     async def get_build(self, pipeline_id: str, build_number: int) -> dict[str, Any] | None:
         """The build Jira holds under that key, or None."""
-        path = f"pipelines/{_segment(pipeline_id)}/builds/{int(build_number)}"
+        path = build_path(pipeline_id, build_number)
         return await self._get("builds", path)
 
     async def delete_build(self, pipeline_id: str, build_number: int) -> None:
         """Delete one build from Jira."""
-        path = f"pipelines/{_segment(pipeline_id)}/builds/{int(build_number)}"
+        path = build_path(pipeline_id, build_number)
         await self._api("DELETE", "builds", path, None)
 
     async def get_deployment(
         self, pipeline_id: str, environment_id: str, sequence_number: int
     ) -> dict[str, Any] | None:
         """The deployment Jira holds under that key, or None."""
-        path = _deployment_path(pipeline_id, environment_id, sequence_number)
+        path = deployment_path(pipeline_id, environment_id, sequence_number)
         return await self._get("deployments", path)
 
     async def delete_deployment(
         self, pipeline_id: str, environment_id: str, sequence_number: int
     ) -> None:
         """Delete one deployment from Jira."""
-        path = _deployment_path(pipeline_id, environment_id, sequence_number)
+        path = deployment_path(pipeline_id, environment_id, sequence_number)
         await self._api("DELETE", "deployments", path, None)
 
     async def get_gating_status(
         self, pipeline_id: str, environment_id: str, sequence_number: int
     ) -> GatingStatus | None:
         """Jira's gating status of a deployment, or None while Jira has none (404)."""
-        path = _deployment_path(pipeline_id, environment_id, sequence_number) + "/gating-status"
+        path = deployment_path(pipeline_id, environment_id, sequence_number) + "/gating-status"
         data = await self._get("deployments", path)
         return None if data is None else GatingStatus.from_response(data)
 
@@ -380,21 +389,11 @@ class JiraCloud:
                 )
             delay = self.retry.delay(retries, retry_after=retry_after, uniform=self._uniform)
             log.debug(
-                "{reason}; retrying in {delay:.1f} s ({retries} of {limit})",
+                "{users}: {reason}; retrying in {delay:.1f} s ({retries} of {limit})",
+                users=self.users,
                 reason=reason,
                 delay=delay,
                 retries=retries,
                 limit=self.retry.max_attempts - 1,
             )
             await task.deferLater(self._clock, delay, lambda: None)
-
-
-def _segment(value: str) -> str:
-    return quote(str(value), safe="")
-
-
-def _deployment_path(pipeline_id: str, environment_id: str, sequence_number: int) -> str:
-    return (
-        f"pipelines/{_segment(pipeline_id)}/environments/{_segment(environment_id)}"
-        f"/deployments/{int(sequence_number)}"
-    )

@@ -7,12 +7,16 @@ injectable clock, redirects never followed (a POST must never turn into a
 GET), answers cut off at :data:`MAX_RESPONSE_BYTES`, and, through
 :func:`check_base_url`, plain ``http://`` refused unless the host is this
 machine, so that secrets never travel in clear text across a network.
+Requests go direct or through an HTTP proxy (:mod:`~buildbot_jira.jira.proxy`,
+:mod:`~buildbot_jira.jira.routing`), certificates are checked against the
+configured trust roots (:mod:`~buildbot_jira.jira.trust`).
 """
 
 from __future__ import annotations
 
 import ipaddress
 import json
+import os
 from collections.abc import Mapping
 from typing import Any
 from urllib.parse import urlsplit
@@ -27,15 +31,20 @@ from twisted.web.http_headers import Headers
 from twisted.web.iweb import IAgent, IBodyProducer
 from zope.interface import implementer
 
-from buildbot_jira.jira.errors import JiraConfigError, JiraUnavailableError
+from buildbot_jira.jira.errors import JiraConfigError, JiraError
+from buildbot_jira.jira.proxy import FROM_ENVIRONMENT, ProxyServer, ProxySetting, proxy_routes
 
 # Re-exported: the auth and client modules read Retry-After from here.
 from buildbot_jira.jira.rate_limit_headers import parse_retry_after
+from buildbot_jira.jira.routing import RoutingAgent
+from buildbot_jira.jira.transport_errors import ProxyAuthError, ProxyTimeoutError, TransportError
+from buildbot_jira.jira.trust import TrustPolicy, TrustSettings
 
 __all__ = [
     "DEFAULT_TIMEOUT",
     "HttpResponse",
     "HttpTransport",
+    "QuietConnectionPool",
     "TransportError",
     "check_base_url",
     "is_loopback_host",
@@ -48,15 +57,6 @@ MAX_RESPONSE_BYTES = 4 * 1024 * 1024
 
 #: Seconds to wait for one request to Jira, unless configured otherwise.
 DEFAULT_TIMEOUT = 30.0
-
-
-class TransportError(JiraUnavailableError):
-    """The request got no HTTP answer: refused, reset, timed out, or unreadable.
-
-    Retrying may help, as for any :class:`JiraUnavailableError`. The message
-    names the method, host and path and the kind of failure; it never
-    contains headers or bodies, so it cannot carry a secret.
-    """
 
 
 @attrs.frozen
@@ -122,6 +122,20 @@ def _describe(method: bytes | str, url: str) -> str:
     return f"{method_text} {parts.scheme}://{parts.netloc}{parts.path}"
 
 
+class _QuietClientFactory(web_client._HTTP11ClientFactory):
+    """Twisted's factory for one HTTP connection, without its start and stop lines."""
+
+    # Each new connection would log "Starting factory" and "Stopping factory":
+    # during an outage, one pair per retry, burying the lines that matter.
+    noisy = False
+
+
+class QuietConnectionPool(web_client.HTTPConnectionPool):
+    """An ``HTTPConnectionPool`` whose connections log nothing of their own."""
+
+    _factory = _QuietClientFactory
+
+
 class HttpTransport:
     """Sends HTTP requests for buildbot-jira and reads their answers in full.
 
@@ -131,8 +145,15 @@ class HttpTransport:
     :param agent: sends the requests instead of an ``Agent`` over a pool of
         persistent connections of our own; ``treq.testing.RequestTraversalAgent``
         serves a ``twisted.web`` resource in memory, without sockets. An
-        agent handed in is its owner's to close.
+        agent handed in is its owner's to close, and ``proxy`` and ``trust``
+        do not apply to it.
+    :param proxy: the HTTP proxy for every host, None for none, or (by
+        default) the proxy that ``HTTPS_PROXY`` and ``NO_PROXY`` name.
+    :param trust: the certificate authorities to trust besides (or instead
+        of) the system's.
+    :param environ: the environment variables to read (``os.environ`` by default).
 
+    Raises :class:`JiraConfigError` when a proxy variable or the CA bundle is wrong.
     Call :meth:`close` when done, to close the pooled connections.
     """
 
@@ -142,6 +163,9 @@ class HttpTransport:
         reactor: Any = None,
         clock: IReactorTime | None = None,
         agent: IAgent | None = None,
+        proxy: ProxySetting = FROM_ENVIRONMENT,
+        trust: TrustSettings | None = None,
+        environ: Mapping[str, str] | None = None,
     ) -> None:
         if reactor is None:
             from twisted.internet import reactor as global_reactor
@@ -149,13 +173,20 @@ class HttpTransport:
             reactor = global_reactor
         self._clock: IReactorTime = clock if clock is not None else reactor
         self._pool: web_client.HTTPConnectionPool | None = None
+        self._router: RoutingAgent | None = None
         if agent is None:
-            self._pool = web_client.HTTPConnectionPool(reactor, persistent=True)
+            environ = os.environ if environ is None else environ
+            self._pool = QuietConnectionPool(reactor, persistent=True)
             self._pool.maxPersistentPerHost = 4
             # Idle connections are closed by us long before a proxy or Jira
             # would drop them half-open.
             self._pool.cachedConnectionTimeout = 60
-            agent = web_client.Agent(reactor, pool=self._pool)
+            agent = self._router = RoutingAgent(
+                reactor=reactor,
+                pool=self._pool,
+                routes=proxy_routes(proxy, environ),
+                trust=TrustPolicy(trust or TrustSettings(), environ),
+            )
         self._http = HTTPClient(agent)
 
     @property
@@ -201,6 +232,7 @@ class HttpTransport:
             return HttpResponse(status=response.code, headers=names, body=body)
 
         what = _describe(method, url)
+        proxy = None if self._router is None else self._router.proxy_for(url.encode("ascii"))
         exchange_d = defer.Deferred.fromCoroutine(exchange())
         timed_out = False
 
@@ -211,22 +243,32 @@ class HttpTransport:
 
         timer = self._clock.callLater(timeout, time_out)
         try:
-            return await exchange_d
+            response = await exchange_d
         except defer.CancelledError:
             if timed_out:
-                raise TransportError(f"{what}: no answer within {timeout:g} s") from None
+                raise _timed_out(what, timeout, proxy) from None
             raise  # cancelled by our caller: let it know
+        except JiraError as failure:
+            # The route named the cause (proxy, tunnel, certificate): add the request.
+            raise type(failure)(f"{what}: {failure}") from None
         except Exception as failure:  # noqa: BLE001 - see below
             # Whatever the network did (refused, reset, cancelled while
             # connecting, unreadable answer), the request got no answer.
             if timed_out:
-                raise TransportError(f"{what}: no answer within {timeout:g} s") from None
+                raise _timed_out(what, timeout, proxy) from None
             if _is_cancellation(failure):
                 raise defer.CancelledError() from None  # our caller cancelled
             raise TransportError(f"{what}: {_failure_text(failure)}") from None
         finally:
             if timer.active():
                 timer.cancel()
+        if proxy is not None and response.status == 407:
+            # Plain http through a proxy: the 407 is the proxy's, not Jira's.
+            raise ProxyAuthError(
+                f"{what}: the proxy {proxy.url} answered HTTP 407: proxy authentication "
+                "required: check the proxy's user and password"
+            )
+        return response
 
     async def close(self) -> None:
         """Close the pooled connections (an agent handed in is left alone)."""
@@ -261,6 +303,15 @@ class _WholeBody:
 
     def stopProducing(self) -> None:
         """Nothing to stop: the body is written in one go."""
+
+
+def _timed_out(what: str, timeout: float, proxy: ProxyServer | None) -> TransportError:
+    if proxy is None:
+        return TransportError(f"{what}: no answer within {timeout:g} s")
+    return ProxyTimeoutError(
+        f"{what}: no answer within {timeout:g} s through the proxy {proxy.url}: "
+        "the proxy, or Jira behind it, does not answer"
+    )
 
 
 def _is_cancellation(exception: BaseException) -> bool:

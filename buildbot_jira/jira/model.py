@@ -117,12 +117,22 @@ def iso_timestamp(moment: datetime.datetime | float) -> str:
     return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
 
 
-def _issue_keys(value: Iterable[str]) -> tuple[str, ...]:
+def _checked_keys(value: Iterable[str], limit: int) -> tuple[str, ...]:
     keys = tuple(dict.fromkeys(value))
     for key in keys:
         if not ISSUE_KEY_RE.fullmatch(key):
             raise ValueError(f"{key!r} is not a Jira issue key")
-    return keys[:MAX_ISSUE_KEYS]
+    return keys[:limit]
+
+
+def _issue_keys(value: Iterable[str]) -> tuple[str, ...]:
+    """A build's issue keys: the contract's ``issueKeys`` holds at most 100."""
+    return _checked_keys(value, MAX_ISSUE_KEYS)
+
+
+def _deployment_issue_keys(value: Iterable[str]) -> tuple[str, ...]:
+    """A deployment's issue keys: associations hold 500 values in all."""
+    return _checked_keys(value, MAX_ASSOCIATION_VALUES)
 
 
 def _one_of(choices: frozenset[str]) -> Any:
@@ -281,7 +291,7 @@ class DeploymentData:
     description: str
     state: str = attrs.field(validator=_one_of(DEPLOYMENT_STATES))
     last_updated: str
-    issue_keys: tuple[str, ...] = attrs.field(default=(), converter=_issue_keys)
+    issue_keys: tuple[str, ...] = attrs.field(default=(), converter=_deployment_issue_keys)
     service_ids: tuple[str, ...] = ()
     references: tuple[BuildReference, ...] = ()
     label: str | None = None

@@ -18,6 +18,7 @@ from buildbot_jira.jira.errors import JiraRateLimitedError
 from buildbot_jira.jira.http import HttpResponse
 from buildbot_jira.jira.rate_limit_headers import LimitScope, LimitSignal, read_limit_signal
 from buildbot_jira.jira.rate_limits import Endpoint, RateLimits, describe_notice
+from buildbot_jira.jira.users import ClientUsers
 
 __all__ = ["Pacer"]
 
@@ -30,11 +31,20 @@ class Pacer:
     :param site: the site's host name, for log lines and errors.
     :param limits: the site's rate limits.
     :param clock: times the waits; its ``seconds()`` are the limits' times.
+    :param users: whose requests these are: the names each log line begins with.
     """
 
-    def __init__(self, *, site: str, limits: RateLimits, clock: IReactorTime) -> None:
+    def __init__(
+        self,
+        *,
+        site: str,
+        limits: RateLimits,
+        clock: IReactorTime,
+        users: ClientUsers | None = None,
+    ) -> None:
         self.site = site
         self.limits = limits
+        self.users = users if users is not None else ClientUsers()
         self._clock = clock
 
     def __repr__(self) -> str:
@@ -85,7 +95,11 @@ class Pacer:
             for notice in self.limits.answered(endpoint, now, signal, issue_keys):
                 # Not "message": Twisted's legacy log bridge claims that key.
                 emit = log.warn if notice.began else log.info
-                emit("{episode}", episode=describe_notice(notice, self.site))
+                emit(
+                    "{users}: {episode}",
+                    users=self.users,
+                    episode=describe_notice(notice, self.site),
+                )
         return signal
 
     def hand_back(

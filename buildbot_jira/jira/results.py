@@ -21,6 +21,7 @@ from twisted.logger import Logger
 
 from buildbot_jira.jira.errors import JiraPermissionError, JiraRequestError
 from buildbot_jira.jira.model import EntityType
+from buildbot_jira.jira.users import UNNAMED
 
 __all__ = ["GatingStatus", "Rejection", "SubmitResult", "error_messages", "request_error"]
 
@@ -70,16 +71,23 @@ class SubmitResult:
         )
 
     @classmethod
-    def from_response(cls, entity: EntityType, data: object) -> SubmitResult:
+    def from_response(
+        cls, entity: EntityType, data: object, *, source: str = UNNAMED
+    ) -> SubmitResult:
         """Parse the body of a 202 answer to a bulk POST of ``entity``.
 
         A body of an unexpected shape gives an empty result: Jira took the
-        request, and what it says of it is only reported.
+        request, and what it says of it is only reported, in a line that
+        begins with ``source`` (the names of whoever sent it).
         """
         try:
             return cls._parse(entity, data)
         except (TypeError, AttributeError, ValueError):
-            log.warn("Jira answered a {entity} submission with an unexpected body", entity=entity)
+            log.warn(
+                "{source}: Jira answered a {entity} submission with an unexpected body",
+                source=source,
+                entity=entity,
+            )
             return cls(entity=entity)
 
     @classmethod

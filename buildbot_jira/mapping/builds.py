@@ -40,6 +40,7 @@ from buildbot_jira.mapping.keys import (
 __all__ = [
     "DEFAULT_RESULT_STATES",
     "DEFAULT_TEXT_PROPERTIES",
+    "RETRY_DESCRIPTION",
     "BuildMapping",
     "BuildSnapshot",
     "IssueKeys",
@@ -57,7 +58,10 @@ __all__ = [
     "references",
 ]
 
-#: Buildbot result name -> Jira state; None sends no final state.
+#: Buildbot result name -> Jira state; None sends no final state. A build
+#: that ends with RETRY (its worker was lost, or its master died) is over:
+#: Buildbot runs it again as a new build, and Jira must not show it in
+#: progress for ever.
 DEFAULT_RESULT_STATES: Mapping[str, str | None] = {
     "success": "successful",
     "warnings": "successful",
@@ -65,8 +69,11 @@ DEFAULT_RESULT_STATES: Mapping[str, str | None] = {
     "exception": "failed",
     "cancelled": "cancelled",
     "skipped": None,
-    "retry": None,
+    "retry": "cancelled",
 }
+
+#: The description of a build (or deployment) that ended with RETRY.
+RETRY_DESCRIPTION = "interrupted: Buildbot retries it as a new build"
 
 #: Build properties whose text may name issues: pull-request titles and head
 #: branches as Buildbot's GitHub, GitLab and Bitbucket hooks set them.
@@ -286,6 +293,13 @@ def instance_name(buildbot_url: str) -> str:
     return _UNSAFE_ID.sub("-", name) or "buildbot"
 
 
+def _description(snapshot: BuildSnapshot) -> str | None:
+    """Buildbot's state string; for a retried build, that it is retried."""
+    if snapshot.complete and snapshot.results == buildbot_results.RETRY:
+        return RETRY_DESCRIPTION
+    return clip(snapshot.state_string) or None
+
+
 def build_label(snapshot: BuildSnapshot) -> str | None:
     """``<branch> @ <short revision>`` of the first sourcestamp that has either."""
     for ss in snapshot.sourcestamps:
@@ -386,7 +400,7 @@ class BuildMapping:
             state=state,
             last_updated=last_updated,
             issue_keys=tuple(keys),
-            description=clip(snapshot.state_string) or None,
+            description=_description(snapshot),
             label=label if label is not None else build_label(snapshot),
             test_info=build_test_info(snapshot),
             references=references(snapshot),

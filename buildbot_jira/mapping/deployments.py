@@ -24,6 +24,7 @@ from buildbot_jira.jira.model import (
 )
 from buildbot_jira.mapping.builds import (
     DEFAULT_RESULT_STATES,
+    RETRY_DESCRIPTION,
     BuildSnapshot,
     Skip,
     build_label,
@@ -37,6 +38,7 @@ __all__ = [
     "DeploymentTarget",
     "deployment_sequence_number",
     "guess_environment_type",
+    "results_of",
     "step_target_fields",
 ]
 
@@ -54,6 +56,10 @@ _TYPE_WORDS: Sequence[tuple[str, frozenset[str]]] = (
 #: Word separators in environment names: ``prod-eu``, ``uat_1``, ``Production 2``.
 _WORDS = re.compile(r"[^a-z]+")
 
+#: "Pre-production" however it is written: ``pre-prod``, ``pre_prod``,
+#: ``Pre Prod``, ``PreProd``, ``pre-production``: staging, never production.
+_PRE_PRODUCTION = re.compile(r"(?<![a-z])pre[^a-z]*prod")
+
 
 def guess_environment_type(
     name: str, explicit: Mapping[str | re.Pattern[str], str] | None = None
@@ -64,7 +70,8 @@ def guess_environment_type(
     matches) wins. Otherwise the name's words decide: ``prod``,
     ``production``, ``live`` are production; ``staging``, ``stage``,
     ``preprod``, ``pre-prod`` staging; ``test``, ``testing``, ``qa``,
-    ``uat``, ``sit`` testing; ``dev``, ``development`` development. Words
+    ``uat``, ``sit`` testing; ``dev``, ``development`` development;
+    ``pre prod`` however written (``Pre Prod``, ``pre_prod``) staging. Words
     are whole: ``devtools`` or ``preview`` is ``unmapped``, never a silent
     guess.
     """
@@ -73,7 +80,7 @@ def guess_environment_type(
             return kind
     lowered = name.lower()
     words = set(_WORDS.split(lowered))
-    if "pre-prod" in lowered or "pre_prod" in lowered:
+    if _PRE_PRODUCTION.search(lowered):
         return "staging"
     for kind, names in _TYPE_WORDS:
         if words & names:
@@ -116,18 +123,23 @@ class DeploymentMapping:
     service_ids: tuple[str, ...] = ()
     gating: bool = False
 
-    def state(self, snapshot: BuildSnapshot, target: DeploymentTarget) -> str | None:
-        """The deployment's state now; None: send nothing."""
-        if target.step_number is not None:
-            complete, results = target.step_complete, target.step_results
-        else:
-            complete, results = snapshot.complete, snapshot.results
+    def state(
+        self, snapshot: BuildSnapshot, target: DeploymentTarget, *, rolled_back: bool = False
+    ) -> str | None:
+        """The deployment's state now; None: send nothing.
+
+        ``rolled_back``: it deployed an older revision than the environment's
+        last successful deployment, so its success is a rollback.
+        """
+        complete = target.step_complete if target.step_number is not None else snapshot.complete
+        results = results_of(snapshot, target)
         if not complete:
             return "in_progress"
         override = snapshot.properties.get(self.state_property)
         if isinstance(override, str) and override in DEPLOYMENT_STATES:
             return override
-        return self.result_states.get(buildbot_results.statusToString(results), "unknown")
+        state = self.result_states.get(buildbot_results.statusToString(results), "unknown")
+        return "rolled_back" if rolled_back and state == "successful" else state
 
     def deployment_data(
         self,
@@ -141,11 +153,15 @@ class DeploymentMapping:
         last_updated: str,
         display_name: str | None = None,
         label: str | None = None,
+        rolled_back: bool = False,
     ) -> DeploymentData | Skip:
-        """The DeploymentData to send now, or why nothing is sent."""
+        """The DeploymentData to send now, or why nothing is sent.
+
+        ``keys``: the issues it ships (or, ``rolled_back``, rolls back).
+        """
         if not keys and not self.service_ids:
             return Skip("no Jira issue keys in its branch, changes or properties, and no services")
-        state = self.state(snapshot, target)
+        state = self.state(snapshot, target, rolled_back=rolled_back)
         if state is None:
             return Skip("its result is not reported to Jira")
         duration = None
@@ -156,6 +172,8 @@ class DeploymentMapping:
         description = (
             target.step_state_string if target.step_number is not None else snapshot.state_string
         )
+        if state != "in_progress" and results_of(snapshot, target) == buildbot_results.RETRY:
+            description = RETRY_DESCRIPTION
         return DeploymentData(
             pipeline=Pipeline(
                 id=pipeline_id, display_name=pipeline_name, url=_builder_url(snapshot)
@@ -182,6 +200,11 @@ class DeploymentMapping:
             duration=duration,
             gating=self.gating,
         )
+
+
+def results_of(snapshot: BuildSnapshot, target: DeploymentTarget) -> int | None:
+    """The Buildbot results of the deployment: its step's, or its build's."""
+    return target.step_results if target.step_number is not None else snapshot.results
 
 
 def _builder_url(snapshot: BuildSnapshot) -> str:

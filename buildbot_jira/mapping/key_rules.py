@@ -68,8 +68,13 @@ _PROJECT_ENTRY = re.compile(rf"[A-Za-z0-9_]{{1,{MAX_ISSUE_KEY_PART}}}")
 
 
 def _string_entries(value: object, name: str) -> list[str]:
-    """Check that ``value`` is a collection of strings; return them stripped."""
-    if isinstance(value, (str, bytes, bytearray)) or not isinstance(value, Iterable):
+    """Check that ``value`` is a collection of strings; return them stripped.
+
+    A lone string stands for a collection of one, as in every list argument.
+    """
+    if isinstance(value, str):
+        value = [value]
+    if isinstance(value, (bytes, bytearray)) or not isinstance(value, Iterable):
         raise JiraConfigError(
             f"{name} must be a collection of strings such as {{'ABC', 'OPS'}}, "
             f"not {type(value).__name__}"
@@ -156,6 +161,40 @@ def _check_max_keys(instance: object, attribute: attrs.Attribute[Any], value: ob
         )
 
 
+# Texts that name ABC-123 the ways builds do; a pattern that matches in them
+# but never a whole key would make every key it finds one that Jira rejects.
+_KEY_SAMPLES = (
+    "ABC-123",
+    "feature/ABC-123-coupons",
+    "ABC-123: apply coupons",
+    "[ABC-123] apply coupons",
+    "#ABC-123",
+    "fix(ABC-123): apply coupons",
+)
+
+
+def _pattern_problem(compiled: re.Pattern[str], ignore_case: bool) -> str | None:
+    """Why a custom pattern can never give a Jira key, or None when it may."""
+    found = []
+    for sample in _KEY_SAMPLES:
+        for match in compiled.finditer(sample):
+            text = match.group("key") if "key" in compiled.groupindex else match.group(0)
+            if text is None:
+                continue
+            candidate = text.upper() if ignore_case else text
+            if ISSUE_KEY_RE.fullmatch(candidate):
+                return None
+            found.append((text, sample))
+    if not found:
+        return None  # it looks for a form of its own; nothing shows it wrong
+    text, sample = found[0]
+    return (
+        f"cannot give a Jira issue key: in {sample!r} it matches {text!r}, which is not "
+        "PROJECT-NUMBER, so Jira would refuse every key it finds; match the whole key "
+        r"(or mark it with a group named key), such as r'(?P<key>[A-Z][A-Z0-9]+-[0-9]+)'"
+    )
+
+
 @attrs.frozen(kw_only=True)
 class IssueKeyRules:
     """How issue keys are recognised; checked when built, so mistakes show at startup.
@@ -223,6 +262,9 @@ class IssueKeyRules:
             raise JiraConfigError(
                 f"pattern {self.pattern!r} is not a valid regular expression ({error})"
             ) from None
+        problem = _pattern_problem(compiled, self.ignore_case)
+        if problem is not None:
+            raise JiraConfigError(f"pattern {self.pattern!r} {problem}")
         object.__setattr__(self, "_compiled", compiled)
 
     def rejection_reason(self, key: str) -> str | None:

@@ -321,13 +321,21 @@ class JiraSimulator(FaultControls):
         reactor: IReactorTCP | None = None,
         port: int = 0,
         interface: str = "127.0.0.1",
+        tls: Any = None,
     ) -> RunningSimulator:
-        """Listen on ``interface``:``port`` (0: any free port) until ``stop()``."""
+        """Listen on ``interface``:``port`` (0: any free port) until ``stop()``.
+
+        ``tls``, Twisted's server TLS options (``PrivateCertificate.options()``,
+        ``CertificateOptions``), serves HTTPS: the running simulator's ``url``
+        is then ``https://``, and a client trusts it through ``ca_bundle``.
+        """
         if reactor is None:
             from twisted.internet import reactor as global_reactor
 
             reactor = cast(IReactorTCP, global_reactor)
-        listening = listen_tcp(self.site(), reactor=reactor, port=port, interface=interface)
+        listening = listen_tcp(
+            self.site(), reactor=reactor, port=port, interface=interface, tls=tls
+        )
         return RunningSimulator(
             simulator=self,
             url=listening.url,

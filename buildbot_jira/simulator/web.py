@@ -20,13 +20,16 @@ from twisted.internet.error import ConnectionDone
 from twisted.internet.interfaces import (
     IDelayedCall,
     IListeningPort,
+    IOpenSSLServerConnectionCreator,
     IReactorTCP,
     IReactorTime,
     ITCPTransport,
 )
 from twisted.protocols.policies import ProtocolWrapper, WrappingFactory
+from twisted.protocols.tls import TLSMemoryBIOFactory
 from twisted.python.failure import Failure
 from twisted.web import resource, server
+from zope.interface import implementer
 
 from buildbot_jira.simulator.exchange import Answer, IncomingRequest, Reception, error_answer
 from buildbot_jira.simulator.state import ReceivedRequest
@@ -38,6 +41,7 @@ __all__ = [
     "Receiver",
     "SimulatorResource",
     "listen_tcp",
+    "tls_from_pem",
 ]
 
 
@@ -129,7 +133,7 @@ def _incoming(request: server.Request, *, received_at: float) -> IncomingRequest
         segments=segments,
         headers=headers,
         body=request.content.read(),
-        site_url=f"http://{host}",
+        site_url=f"{'https' if request.isSecure() else 'http'}://{host}",
         received_at=received_at,
     )
 
@@ -201,13 +205,55 @@ class Listening:
     connections: ConnectionTracker = attrs.field(repr=False)
 
 
-def listen_tcp(site: server.Site, *, reactor: IReactorTCP, port: int, interface: str) -> Listening:
-    """Serve ``site`` on ``interface``:``port`` (0: any free port)."""
+@implementer(IOpenSSLServerConnectionCreator)
+class _ServerContext:
+    """Server TLS from PEM bytes, loaded through cryptography (pyOpenSSL's own types are going)."""
+
+    def __init__(self, key_pem: bytes, chain_pem: bytes) -> None:
+        from cryptography import x509
+        from cryptography.hazmat.primitives import serialization
+        from OpenSSL import SSL
+
+        chain = x509.load_pem_x509_certificates(chain_pem)
+        self._context = SSL.Context(SSL.TLS_SERVER_METHOD)
+        self._context.use_certificate(chain[0])
+        for certificate in chain[1:]:
+            self._context.add_extra_chain_cert(certificate)
+        self._context.use_privatekey(serialization.load_pem_private_key(key_pem, None))  # type: ignore[arg-type]
+
+    def serverConnectionForTLS(self, tlsProtocol: Any) -> Any:
+        """A connection of the one OpenSSL context."""
+        from OpenSSL import SSL
+
+        return SSL.Connection(self._context, None)
+
+
+def tls_from_pem(key_pem: bytes, chain_pem: bytes) -> Any:
+    """Server TLS options for :func:`listen_tcp` from a private key and a certificate chain."""
+    return _ServerContext(key_pem, chain_pem)
+
+
+def listen_tcp(
+    site: server.Site,
+    *,
+    reactor: IReactorTCP,
+    port: int,
+    interface: str,
+    tls: Any = None,
+) -> Listening:
+    """Serve ``site`` on ``interface``:``port`` (0: any free port).
+
+    ``tls``, server TLS options (:func:`tls_from_pem`, or Twisted's own such as
+    ``PrivateCertificate.options()``), serves HTTPS instead of plain HTTP.
+    """
     factory = ConnectionTracker(site)
-    listening = reactor.listenTCP(port, cast(Any, factory), interface=interface)
+    # TLS outside the tracker: closing a tracked connection closes its TLS too.
+    serving: Any = factory if tls is None else TLSMemoryBIOFactory(tls, False, factory)
+    listening = reactor.listenTCP(port, serving, interface=interface)
     # A wildcard address is no URL to give a client: name the loopback instead.
     host = {"0.0.0.0": "127.0.0.1", "": "127.0.0.1", "::": "::1"}.get(interface, interface)  # noqa: S104
     if ":" in host:
         host = f"[{host}]"
-    url = f"http://{host}:{listening.getHost().port}"  # type: ignore[attr-defined]
+    scheme = "http" if tls is None else "https"
+    url = f"{scheme}://{host}:{listening.getHost().port}"  # type: ignore[attr-defined]
     return Listening(url=url, port=listening, connections=factory)

@@ -52,7 +52,9 @@ from buildbot_jira.tools.check_outcomes import (
     EXIT_CREDENTIALS,
     EXIT_OK,
     EXIT_PERMISSION,
+    EXIT_PROXY_AUTH,
     EXIT_REJECTED,
+    EXIT_TLS,
     EXIT_UNEXPECTED,
     EXIT_UNKNOWN_SITE,
     EXIT_UNREACHABLE,
@@ -68,7 +70,9 @@ __all__ = [
     "EXIT_CREDENTIALS",
     "EXIT_OK",
     "EXIT_PERMISSION",
+    "EXIT_PROXY_AUTH",
     "EXIT_REJECTED",
+    "EXIT_TLS",
     "EXIT_UNEXPECTED",
     "EXIT_UNKNOWN_SITE",
     "EXIT_UNREACHABLE",
@@ -167,7 +171,7 @@ async def check_site(
 ) -> int:
     """Check ``settings`` step by step, printing each; returns the exit code."""
     site = settings.site
-    pool = ConnectionPool(reactor=reactor)
+    pool = ConnectionPool(reactor=reactor, environ=settings.environ)
     client = pool.acquire(site, retry=_RETRY).client
     # Another client of the same pool (same token, same connections) that
     # looks the cloud ID up, to hold a given one against.

@@ -50,6 +50,9 @@ _OPTION_NAMES: Final[Mapping[str, str]] = {
     "cloud_id": "--cloud-id",
     "api_url": "--api-url",
     "site_url": "--site-url",
+    "proxy": "--proxy",
+    "ca_bundle_only": "--ca-bundle-only",
+    "ca_bundle": "--ca-bundle",
 }
 
 
@@ -63,6 +66,8 @@ class CheckSettings:
     issue: str | None = None
     deployments: bool = False
     buildbot_url: str | None = None
+    #: Where a proxy or CA bundle not given as an option comes from.
+    environ: Mapping[str, str] | None = attrs.field(default=None, repr=False)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -118,6 +123,35 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--buildbot-url",
         metavar="URL",
         help="the test build's link (default: the issue's page on the site)",
+    )
+    route = parser.add_mutually_exclusive_group()
+    route.add_argument(
+        "--proxy",
+        metavar="URL",
+        help=(
+            "the HTTP proxy to reach Jira through, http://host:port or "
+            "http://user:password@host:port (default: HTTPS_PROXY and NO_PROXY decide; "
+            "prefer HTTPS_PROXY for a password, which others can read in the process list)"
+        ),
+    )
+    route.add_argument(
+        "--no-proxy",
+        action="store_true",
+        help="reach Jira directly, whatever HTTPS_PROXY says",
+    )
+    parser.add_argument(
+        "--ca-bundle",
+        metavar="PATH",
+        help=(
+            "a PEM file of certificate authorities to trust besides the system's, such as "
+            "the company CA of a proxy that re-signs TLS (default: REQUESTS_CA_BUNDLE or "
+            "SSL_CERT_FILE)"
+        ),
+    )
+    parser.add_argument(
+        "--ca-bundle-only",
+        action="store_true",
+        help="trust the --ca-bundle authorities alone, not the system's",
     )
     parser.add_argument(
         "--timeout",
@@ -213,6 +247,14 @@ def read_settings(
         given["site_url"] = args.site_url
     if args.cloud_id:
         given["cloud_id"] = args.cloud_id
+    if args.no_proxy:
+        given["proxy"] = None
+    elif args.proxy:
+        given["proxy"] = args.proxy
+    if args.ca_bundle:
+        given["ca_bundle"] = args.ca_bundle
+    if args.ca_bundle_only:
+        given["ca_bundle_only"] = True
     try:
         site: JiraSite[str] = take_site(args.site, args.client_id, secret, given)
     except JiraConfigError as problem:
@@ -239,6 +281,7 @@ def read_settings(
         issue=issue,
         deployments=args.deployments,
         buildbot_url=args.buildbot_url,
+        environ=environ,
     )
 
 

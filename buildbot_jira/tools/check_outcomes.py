@@ -19,7 +19,14 @@ from buildbot_jira.jira.errors import (
     JiraSiteError,
     JiraUnavailableError,
 )
-from buildbot_jira.jira.http import TransportError
+from buildbot_jira.jira.transport_errors import (
+    ProxyAuthError,
+    ProxyRefusedError,
+    ProxyTimeoutError,
+    ProxyUnreachableError,
+    TlsVerificationError,
+    TransportError,
+)
 
 __all__ = [
     "CAUSES",
@@ -27,7 +34,9 @@ __all__ = [
     "EXIT_CREDENTIALS",
     "EXIT_OK",
     "EXIT_PERMISSION",
+    "EXIT_PROXY_AUTH",
     "EXIT_REJECTED",
+    "EXIT_TLS",
     "EXIT_UNEXPECTED",
     "EXIT_UNKNOWN_SITE",
     "EXIT_UNREACHABLE",
@@ -45,6 +54,8 @@ EXIT_CREDENTIALS: Final = 4
 EXIT_PERMISSION: Final = 5
 EXIT_REJECTED: Final = 6
 EXIT_UNREACHABLE: Final = 7
+EXIT_PROXY_AUTH: Final = 8
+EXIT_TLS: Final = 9
 
 #: Every exit code of ``buildbot-jira check`` and the likely cause it names.
 EXIT_CODES: Final[Mapping[int, str]] = {
@@ -55,7 +66,9 @@ EXIT_CODES: Final[Mapping[int, str]] = {
     EXIT_CREDENTIALS: "wrong credentials",
     EXIT_PERMISSION: "missing permission",
     EXIT_REJECTED: "unknown issue key, or the test build was rejected",
-    EXIT_UNREACHABLE: "unreachable host (or Jira unavailable)",
+    EXIT_UNREACHABLE: "unreachable host (or Jira unavailable), or the proxy down or refusing",
+    EXIT_PROXY_AUTH: "proxy authentication required (wrong proxy user or password)",
+    EXIT_TLS: "TLS verification failed (a proxy re-signing TLS needs --ca-bundle)",
 }
 
 #: Error class -> exit code and the cause that the check prints.
@@ -67,7 +80,21 @@ CAUSES: Final[Mapping[type[Exception], tuple[int, str]]] = {
     JiraUnavailableError: (EXIT_UNREACHABLE, "unreachable host"),
     # No answer at all, should a transport error ever arrive unwrapped.
     TransportError: (EXIT_UNREACHABLE, "unreachable host"),
+    ProxyUnreachableError: (EXIT_UNREACHABLE, "proxy unreachable"),
+    ProxyRefusedError: (EXIT_UNREACHABLE, "proxy refused the connection"),
+    ProxyTimeoutError: (EXIT_UNREACHABLE, "proxy timeout"),
+    ProxyAuthError: (EXIT_PROXY_AUTH, "proxy authentication required"),
+    TlsVerificationError: (EXIT_TLS, "TLS verification failed"),
 }
+
+#: The client's retries end in a plain "unavailable" that quotes the last
+#: failure: these words in it say the proxy was the cause.
+_PROXY_CAUSES: Final = (
+    ("is unreachable", "proxy unreachable"),
+    ("refused CONNECT", "proxy refused the connection"),
+    ("without answering CONNECT", "proxy refused the connection"),
+    ("through the proxy", "proxy timeout"),
+)
 
 
 class CheckFailed(Exception):
@@ -101,6 +128,22 @@ def explain(error: Exception, site: str) -> CheckFailed:
         )
     if code == EXIT_UNKNOWN_SITE:
         detail += _site_hint(site)
+    elif code == EXIT_PROXY_AUTH:
+        detail += (
+            ". Check the user and password of --proxy http://user:password@host:port "
+            "(or of HTTPS_PROXY)"
+        )
+    elif code == EXIT_TLS:
+        detail += (
+            ". Give the certificate authority's PEM file with --ca-bundle (ca_bundle in "
+            "master.cfg), or set SSL_CERT_FILE"
+        )
+    elif code == EXIT_UNREACHABLE and "the proxy " in detail:
+        cause = next((named for words, named in _PROXY_CAUSES if words in detail), cause)
+        detail += (
+            ". Check --proxy (or HTTPS_PROXY and NO_PROXY): the proxy must be running and "
+            "allow CONNECT to the Jira host's port"
+        )
     elif code == EXIT_UNREACHABLE:
         detail += (
             ". Check the host names (--site, --api-url, --site-url), this machine's "

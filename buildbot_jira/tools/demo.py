@@ -102,6 +102,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--verbose", action="store_true", help="show the Buildbot master's log as it runs"
     )
+    parser.add_argument(
+        "--proxy",
+        metavar="URL",
+        help="send the reporters' requests through this HTTP proxy (http://[user:password@]host:port)",
+    )
 
 
 async def _listen(simulator: JiraSimulator, reactor: Any, port: int) -> RunningSimulator:
@@ -143,7 +148,9 @@ async def run(args: argparse.Namespace, *, out: TextIO, reactor: Any) -> int:
         _say(out, f"  git repository with branches {', '.join(c.branch for c in changes)}")
         running = await _listen(JiraSimulator(known_projects=("DEMO",)), reactor, args.port)
         _say(out, f"  Jira Cloud simulator at {running.url}/ (site {DEMO_SITE})")
-        await _demo(out, reactor, workdir, repository, changes, running, stopping, log)
+        await _demo(
+            out, reactor, workdir, repository, changes, running, stopping, log, proxy=args.proxy
+        )
         ok = not missing(running.simulator)
         _say(out, f"Done in {reactor.seconds() - started:.0f} s; the master has stopped.")
         if not args.once:
@@ -177,6 +184,8 @@ async def _demo(
     running: RunningSimulator,
     stopping: defer.Deferred[None],
     log: LogTail,
+    *,
+    proxy: str | None = None,
 ) -> None:
     """Run the master until Jira has the builds, then print the summary.
 
@@ -185,7 +194,7 @@ async def _demo(
     simulator = running.simulator
     master = await start_master(
         os.path.join(workdir, "master"),
-        master_config(repository=repository, jira_url=running.url),
+        master_config(repository=repository, jira_url=running.url, proxy=proxy),
         reactor,
     )
     try:

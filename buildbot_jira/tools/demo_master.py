@@ -31,8 +31,11 @@ __all__ = [
 ]
 
 
-def master_config(*, repository: str, jira_url: str) -> dict[str, Any]:
-    """The demo master's configuration, as a ``master.cfg`` would set ``c``."""
+def master_config(*, repository: str, jira_url: str, proxy: str | None = None) -> dict[str, Any]:
+    """The demo master's configuration, as a ``master.cfg`` would set ``c``.
+
+    ``proxy``, when given, is every reporter's ``proxy`` argument.
+    """
     from buildbot.plugins import schedulers, steps, util
     from buildbot.worker.local import LocalWorker
 
@@ -70,6 +73,7 @@ def master_config(*, repository: str, jira_url: str) -> dict[str, Any]:
         "client_secret": DEFAULT_CLIENT_SECRET,
         "api_url": jira_url,
         "site_url": jira_url,
+        **({} if proxy is None else {"proxy": proxy}),
     }
     return {
         "title": "buildbot-jira demo",

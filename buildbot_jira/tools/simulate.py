@@ -26,6 +26,7 @@ from buildbot_jira.simulator import (
 )
 from buildbot_jira.simulator.contract import ENTITY_TYPES
 from buildbot_jira.simulator.rate_limits import RATE_LIMIT_REASONS, RETRY_AFTER_FORMS
+from buildbot_jira.tools.simulate_tls import add_tls_arguments, server_tls, tls_ca_file
 
 __all__ = [
     "add_arguments",
@@ -44,6 +45,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Add the ``simulate`` options to ``parser``."""
     parser.add_argument("--host", default="127.0.0.1", help="interface to listen on (%(default)s)")
     parser.add_argument("--port", type=int, default=8099, help="port to listen on (%(default)s)")
+    add_tls_arguments(parser)
     parser.add_argument(
         "--client-id", default=DEFAULT_CLIENT_ID, help="OAuth client ID to accept (%(default)s)"
     )
@@ -265,6 +267,7 @@ def run(args: argparse.Namespace, *, out: TextIO, err: TextIO) -> int:
     reactor: Any = global_reactor
     try:
         simulator = make_simulator(args)
+        tls = server_tls(args)
     except ValueError as error:
         print(f"buildbot-jira simulate: {error}", file=err)
         return 2
@@ -272,7 +275,7 @@ def run(args: argparse.Namespace, *, out: TextIO, err: TextIO) -> int:
 
     async def start() -> None:
         try:
-            running = await simulator.listen(reactor, port=args.port, interface=args.host)
+            running = await simulator.listen(reactor, port=args.port, interface=args.host, tls=tls)
         except Exception as error:  # noqa: BLE001 - any failure to listen ends the command
             print(
                 f"buildbot-jira simulate: {error}\nChoose another --port or --host.",
@@ -319,6 +322,7 @@ def print_banner(running: RunningSimulator, args: argparse.Namespace, out: TextI
         f"  everything else:      {running.url}/_simulator/",
         *(f"  rate limit:           {limit}" for limit in describe_rate_limit(args)),
         *(f"  fault:                {fault}" for fault in describe_faults(args)),
+        *(f"  CA certificate:       {ca} (ca_bundle, --ca-bundle)" for ca in tls_ca_file(args)),
         "Press Ctrl-C to stop.",
     ]
     out.write("\n".join(lines) + "\n")

@@ -48,6 +48,8 @@ class MasterSettings:
     expire_seconds: float | None = None
     #: Seconds between heartbeats (Buildbot's default: 60).
     heartbeat_seconds: float = 60.0
+    #: How many builds the master's worker runs at once.
+    max_builds: int = 1
     buildbot_url: str = BUILDBOT_URL
 
     def __attrs_post_init__(self) -> None:
@@ -72,6 +74,7 @@ class MasterSettings:
             "reporter": self.reporter,
             "expire_seconds": self.expire_seconds,
             "heartbeat_seconds": self.heartbeat_seconds,
+            "max_builds": self.max_builds,
             "buildbot_url": self.buildbot_url,
         }
 

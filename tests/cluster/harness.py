@@ -11,7 +11,8 @@ test class), starts a simulator, and then::
     await cluster.start()
 
 Every master has the builder ``app`` (whichever master claims a request
-runs it) and one of its own, ``app-<label>``; ``master.force(builder, ...)``
+runs it) and two of its own, ``app-<label>`` and ``side-<label>`` (which runs
+beside it when the master's ``max_builds`` allows); ``master.force(builder, ...)``
 forces a build through that master's REST API, whichever master runs it.
 """
 
