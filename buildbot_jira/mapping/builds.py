@@ -36,6 +36,7 @@ from buildbot_jira.mapping.keys import (
     scan_issue_keys,
     scanned_length,
 )
+from buildbot_jira.mapping.test_counts import property_count
 
 __all__ = [
     "DEFAULT_RESULT_STATES",
@@ -236,9 +237,9 @@ def final_state(
 def build_test_info(snapshot: BuildSnapshot) -> TestInfo | None:
     """Test counts from test result sets, overridden by ``tests_*`` properties."""
     counts = snapshot.test_counts
-    passed = _count(snapshot.properties.get("tests_passed"))
-    failed = _count(snapshot.properties.get("tests_failed"))
-    skipped = _count(snapshot.properties.get("tests_skipped"))
+    passed = property_count(snapshot.properties.get("tests_passed"))
+    failed = property_count(snapshot.properties.get("tests_failed"))
+    skipped = property_count(snapshot.properties.get("tests_skipped"))
     if counts is None and passed is None and failed is None:
         return None
     base = counts or TestInfo(passed=0, failed=0)
@@ -247,22 +248,6 @@ def build_test_info(snapshot: BuildSnapshot) -> TestInfo | None:
         failed=base.failed if failed is None else failed,
         skipped=base.skipped if skipped is None else skipped,
     )
-
-
-#: Each count stays far below int64, so that their total does too.
-_MAX_COUNT = 2**60
-
-
-def _count(value: object) -> int | None:
-    """A test count from a property (a number or a string of digits), else None."""
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, int) and value >= 0:
-        return min(value, _MAX_COUNT)
-    text = value.strip() if isinstance(value, str) else ""
-    if text.isascii() and text.isdigit():
-        return min(int(text), _MAX_COUNT)
-    return None
 
 
 _UNSAFE_ID = re.compile(r"[^\w.:@/ +-]+")

@@ -24,8 +24,18 @@ from tests.cluster.processes import ChildProcess, free_port, port_answers, wait_
 
 REPOSITORY = Path(__file__).resolve().parents[2]
 
-#: The router's virtual environment when ``CROSSBAR_VENV`` names none.
-DEFAULT_CROSSBAR_VENV = REPOSITORY / ".venv-crossbar"
+#: The router's virtual environment when ``CROSSBAR_VENV`` names none: the
+#: cache where ``.ci/run`` builds it, else the checkout's ``.venv-crossbar``.
+_CACHED_CROSSBAR_VENV = (
+    Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    / "buildbot-jira"
+    / "venv-crossbar"
+)
+DEFAULT_CROSSBAR_VENV = (
+    _CACHED_CROSSBAR_VENV
+    if (_CACHED_CROSSBAR_VENV / "bin" / "crossbar").exists()
+    else REPOSITORY / ".venv-crossbar"
+)
 
 #: The realm Buildbot's WAMP message queue joins by default.
 REALM = "buildbot"
