@@ -2,13 +2,14 @@
 
 :mod:`buildbot_jira.events` reads a build once, on its first event, and
 keeps what cannot change while it runs here until it finishes; builders
-and branches are picked with :func:`matches_any`.
+and branches are picked with :func:`matches_any`. :class:`RecentIds` is the
+reporters' bounded memory of what they have seen.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Collection
+from collections.abc import Collection, Hashable
 from typing import Any
 
 import attrs
@@ -16,7 +17,7 @@ import attrs
 from buildbot_jira.jira.model import TestInfo
 from buildbot_jira.mapping.builds import BuildSnapshot
 
-__all__ = ["DEFAULT_CACHE_SIZE", "BuildCache", "KnownBuild", "matches_any"]
+__all__ = ["DEFAULT_CACHE_SIZE", "BuildCache", "KnownBuild", "RecentIds", "matches_any"]
 
 #: How many builds a generator remembers: far more than run at once.
 DEFAULT_CACHE_SIZE = 1000
@@ -85,3 +86,23 @@ def matches_any(value: str | None, choices: Collection[str | re.Pattern[str]] | 
         elif choice == value:
             return True
     return False
+
+
+class RecentIds:
+    """The ids (or other hashable values) most recently added, at most ``size`` of them.
+
+    The oldest go first.
+    """
+
+    def __init__(self, size: int = 10_000) -> None:
+        self._size = size
+        self._ids: dict[Hashable, None] = {}
+
+    def __contains__(self, identifier: object) -> bool:
+        return identifier in self._ids
+
+    def add(self, identifier: Hashable) -> None:
+        """Remember ``identifier``, forgetting the oldest beyond ``size``."""
+        self._ids[identifier] = None
+        while len(self._ids) > self._size:
+            del self._ids[next(iter(self._ids))]

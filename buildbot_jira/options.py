@@ -64,8 +64,10 @@ __all__ = [
     "BUILD_REPORTER_ARGUMENTS",
     "DEFAULT_GATE_INTERVAL",
     "DEFAULT_WAIT_TIMEOUT",
+    "DELIVERY_CHECKS",
     "DEPLOYMENT_REPORTER_ARGUMENTS",
     "GATE_ARGUMENTS",
+    "KEY_RULE_ARGUMENTS",
     "NOT_GIVEN",
     "SITE_ARGUMENTS",
     "TIMEOUT_RESULTS",
@@ -74,9 +76,11 @@ __all__ = [
     "GateOptions",
     "NotGiven",
     "ReporterOptions",
+    "check_backoff",
     "parse_build_reporter",
     "parse_deployment_reporter",
     "parse_gate",
+    "take_key_rules",
     "take_site",
 ]
 
@@ -136,12 +140,8 @@ class DeploymentReporterOptions(ReporterOptions):
     first_deployment_lookback: int = 0
 
 
-_REPORTER_CHECKS: Mapping[str, Check] = {
-    "builders": check_names,
-    "branches": check_names,
-    "pipeline_id": check_renderable,
-    "display_name": check_renderable,
-    "label": check_renderable,
+#: The delivery arguments of every reporter: how its outbox works and logs.
+DELIVERY_CHECKS: Mapping[str, Check] = {
     "dry_run": check_flag,
     "debug": check_flag,
     "outbox_size": lambda v, a: check_whole(v, a, minimum=1),
@@ -150,8 +150,17 @@ _REPORTER_CHECKS: Mapping[str, Check] = {
     "shutdown_grace": check_number,
 }
 
-# Issue-key rule arguments -> IssueKeyRules fields.
-_KEY_RULES = {
+_REPORTER_CHECKS: Mapping[str, Check] = {
+    "builders": check_names,
+    "branches": check_names,
+    "pipeline_id": check_renderable,
+    "display_name": check_renderable,
+    "label": check_renderable,
+    **DELIVERY_CHECKS,
+}
+
+#: Issue-key rule arguments -> IssueKeyRules fields.
+KEY_RULE_ARGUMENTS: Mapping[str, str] = {
     "issue_key_pattern": "pattern",
     "ignored_issue_keys": "ignored",
     "ignore_case": "ignore_case",
@@ -206,7 +215,7 @@ _COMMON_ARGUMENTS = (
     "name",
     *SITE_ARGUMENTS,
     *_REPORTER_CHECKS,
-    *_KEY_RULES,
+    *KEY_RULE_ARGUMENTS,
     *_KEY_SOURCES,
 )
 
@@ -232,10 +241,11 @@ def _take_fields(
     return {checks[argument][0]: value for argument, value in checked.items()}
 
 
-def _key_rules(arguments: dict[str, Any]) -> IssueKeyRules:
+def take_key_rules(arguments: dict[str, Any]) -> IssueKeyRules:
+    """The issue-key rules that ``arguments`` give, taken out of them."""
     given = {
         field: arguments.pop(argument)
-        for argument, field in _KEY_RULES.items()
+        for argument, field in KEY_RULE_ARGUMENTS.items()
         if argument in arguments
     }
     try:
@@ -243,7 +253,7 @@ def _key_rules(arguments: dict[str, Any]) -> IssueKeyRules:
     except (JiraConfigError, TypeError, ValueError) as problem:
         # Name the argument as the user wrote it, not the rule's field.
         message = str(problem)
-        for argument, field in _KEY_RULES.items():
+        for argument, field in KEY_RULE_ARGUMENTS.items():
             if message.startswith(field):
                 message = argument + message[len(field) :]
                 break
@@ -258,11 +268,11 @@ def _take_common(
         "site": take_site(site, client_id, client_secret, arguments),
         **take_checked(arguments, _REPORTER_CHECKS),
     }
-    _check_backoff(common)
+    check_backoff(common)
     return common
 
 
-def _check_backoff(common: Mapping[str, Any]) -> None:
+def check_backoff(common: Mapping[str, Any]) -> None:
     """The first retry must not wait longer than the longest wait."""
     given = {name for name in ("min_backoff", "max_backoff") if name in common}
     shortest = common.get("min_backoff", DEFAULT_INITIAL_BACKOFF)
@@ -282,7 +292,7 @@ def _check_backoff(common: Mapping[str, Any]) -> None:
 
 def _build_mapping(arguments: dict[str, Any], **fields: Any) -> BuildMapping:
     return BuildMapping(
-        rules=_key_rules(arguments), **_take_fields(arguments, _KEY_SOURCES), **fields
+        rules=take_key_rules(arguments), **_take_fields(arguments, _KEY_SOURCES), **fields
     )
 
 

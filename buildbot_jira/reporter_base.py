@@ -14,7 +14,6 @@ stays idle, instead of failing the master.
 from __future__ import annotations
 
 import json
-from collections.abc import Hashable
 from typing import Any, ClassVar
 
 from buildbot import config
@@ -24,8 +23,10 @@ from twisted.internet import defer
 from twisted.logger import Logger
 
 from buildbot_jira.adoption import MasterWatch
+from buildbot_jira.build_cache import RecentIds
 from buildbot_jira.connection import JiraConnection, connect
 from buildbot_jira.credentials import UnrenderedCredential, render_credentials, shown_argument
+from buildbot_jira.delivery.client import DeliveryClient
 from buildbot_jira.delivery.database import DatabaseStore
 from buildbot_jira.delivery.interrupted import interrupted_update
 from buildbot_jira.delivery.outbox import Outbox, Update
@@ -50,26 +51,6 @@ log = Logger()
 def reporter_retry(min_backoff: float) -> RetryPolicy:
     """The client retries once, briefly; the outbox retries patiently after that."""
     return RetryPolicy(max_attempts=2, initial_delay=min(1.0, min_backoff), max_delay=10.0)
-
-
-class RecentIds:
-    """The ids (or other hashable values) most recently added, at most ``size`` of them.
-
-    The oldest go first.
-    """
-
-    def __init__(self, size: int = 10_000) -> None:
-        self._size = size
-        self._ids: dict[Hashable, None] = {}
-
-    def __contains__(self, identifier: object) -> bool:
-        return identifier in self._ids
-
-    def add(self, identifier: Hashable) -> None:
-        """Remember ``identifier``, forgetting the oldest beyond ``size``."""
-        self._ids[identifier] = None
-        while len(self._ids) > self._size:
-            del self._ids[next(iter(self._ids))]
 
 
 class JiraReporterBase(ReporterBase):
@@ -124,11 +105,17 @@ class JiraReporterBase(ReporterBase):
         """
         raise NotImplementedError
 
-    def generator(self, options: ReporterOptions) -> JiraEventGenerator:
-        """The generator that picks this reporter's events."""
+    def generator(self, options: ReporterOptions) -> JiraEventGenerator | None:
+        """The generator that picks this reporter's build events; None: it takes none."""
         return JiraEventGenerator(
             builders=options.builders, branches=options.branches, mapping=options.mapping
         )
+
+    def delivery_client(
+        self, connection: JiraConnection, options: ReporterOptions
+    ) -> DeliveryClient:
+        """What the outbox sends through: the connection's client, unless a reporter wraps it."""
+        return connection.client
 
     def checkConfig(
         self,
@@ -143,7 +130,8 @@ class JiraReporterBase(ReporterBase):
         except JiraConfigError as problem:
             config.error(f"{type(self).__name__} {self.name!r}: {problem}")
             return
-        super().checkConfig(generators=[self.generator(options)])
+        generator = self.generator(options)
+        super().checkConfig(generators=[generator] if generator else [])
 
     def reconfigService(
         self,
@@ -181,7 +169,7 @@ class JiraReporterBase(ReporterBase):
                 self.name, f"buildbot_jira.{type(self).__name__}"
             )
             self.outbox = Outbox(
-                client=connection.client,
+                client=self.delivery_client(connection, options),
                 store=DatabaseStore(
                     master=self.master, objectid=objectid, masterid=self.master.masterid
                 ),
@@ -191,7 +179,7 @@ class JiraReporterBase(ReporterBase):
             )
             self._sequence = SequenceNumbers()
         outbox = self.outbox
-        outbox.client = connection.client
+        outbox.client = self.delivery_client(connection, options)
         outbox.cap = options.outbox_size
         outbox.dry_run = options.dry_run
         outbox.configure(
@@ -205,10 +193,10 @@ class JiraReporterBase(ReporterBase):
         # A new generator reads each running build afresh on its next event:
         # the keys it found may depend on options that have just changed.
         self.events = self.generator(options)
-        await super().reconfigService(generators=[self.events])
+        await super().reconfigService(generators=[self.events] if self.events else [])
         if self.running and self._watch is None:
             # Idle when it started, configured now: deliver from now on.
-            await self._start_delivery()
+            await self.start_delivery()
 
     async def stay_idle(self, options: ReporterOptions, problem: UnrenderedCredential) -> None:
         """Take no events, because the credentials cannot be rendered; log why.
@@ -237,11 +225,12 @@ class JiraReporterBase(ReporterBase):
         async def start() -> None:
             await super(JiraReporterBase, self).startService()
             if self.outbox is not None:
-                await self._start_delivery()
+                await self.start_delivery()
 
         return defer.Deferred.fromCoroutine(start())
 
-    async def _start_delivery(self) -> None:
+    async def start_delivery(self) -> None:
+        """Start the outbox and the adoption of what dead masters left."""
         assert self.outbox is not None
         await self.outbox.start()
         self._watch = MasterWatch(master=self.master, outbox=self.outbox, name=self.name)

@@ -1,12 +1,10 @@
-"""Build steps that talk to Jira: a deployment gate.
+"""Build steps that talk to Jira: a deployment gate, and (re-exported) the others.
 
 :class:`JiraDeploymentGate` holds a build until Jira Service Management's
-change management decides on the build's deployment: the deployment that a
-``JiraDeploymentReporter(..., enable_gating=True)`` sent when the build
-started. The step is wiring: its options come from
-:mod:`buildbot_jira.gate_options`, its connection from
-:mod:`buildbot_jira.connection`, and the waiting itself is
-:func:`~buildbot_jira.gating.wait_for_gate`, which is tested without a master.
+change management decides on the deployment a ``JiraDeploymentReporter(...,
+enable_gating=True)`` sent at build start (options: :mod:`~buildbot_jira.gate_options`,
+waiting: :func:`~buildbot_jira.gating.wait_for_gate`).
+:class:`~buildbot_jira.feature_flag_step.JiraFeatureFlag` tells Jira where a flag is on.
 """
 
 from __future__ import annotations
@@ -24,6 +22,7 @@ from twisted.internet import defer
 from buildbot_jira.arguments import closest
 from buildbot_jira.connection import connect
 from buildbot_jira.credentials import shown_argument
+from buildbot_jira.feature_flag_step import JiraFeatureFlag
 from buildbot_jira.gate_options import (
     DEFAULT_GATE_INTERVAL,
     GATE_ARGUMENTS,
@@ -63,6 +62,7 @@ __all__ = [
     "GatePoll",
     "GatingSource",
     "JiraDeploymentGate",
+    "JiraFeatureFlag",
     "JiraIssueKeys",
     "blocking_issue_keys",
     "wait_for_gate",

@@ -29,7 +29,10 @@ def _document() -> dict[str, Any]:
 
 def _shipped(name: str) -> Any:
     return json.loads(
-        resources.files("buildbot_jira.simulator").joinpath("schemas").joinpath(name).read_text("utf-8")
+        resources.files("buildbot_jira.simulator")
+        .joinpath("schemas")
+        .joinpath(name)
+        .read_text("utf-8")
     )
 
 

@@ -32,7 +32,9 @@ class DemoCommandTests(unittest.TestCase):
         )
         output = done.stdout + done.stderr
         self.assertEqual(done.returncode, 0, output)
-        self.assertIn("What Jira received (3 builds and 2 deployments):", output)
+        self.assertIn(
+            "What Jira received (3 builds, 2 deployments, 3 commits and 1 feature flag):", output
+        )
         summary = output.split("What Jira received")[1]
         builds = re.findall(r"^\s+build\s+(\S+ #\d+)\s+(\w+)", summary, re.MULTILINE)
         deployments = re.findall(
@@ -45,7 +47,10 @@ class DemoCommandTests(unittest.TestCase):
         )
         self.assertIn(("successful", "staging", "staging"), deployments)
         self.assertIn(("successful", "production", "production"), deployments)
-        self.assertIn("Every expected build and deployment was accepted.", output)
+        commits = re.findall(r"^\s+commit\s+([0-9a-f]{7,})\s+(DEMO-\d)", summary, re.MULTILINE)
+        self.assertEqual(sorted(key for _, key in commits), ["DEMO-1", "DEMO-2", "DEMO-3"], output)
+        self.assertRegex(summary, r"flag\s+new-checkout\s+on\s+production at 25 %")
+        self.assertIn("Every expected build, deployment, commit and flag was accepted.", output)
         # The links lead to a master that is gone, and the demo says so.
         self.assertIn(demo.link_note(), output)
         self.assertIn("which served no web UI and has stopped", demo.link_note())

@@ -10,7 +10,8 @@ from typing import Any
 from twisted.internet import defer, task
 from twisted.trial import unittest
 
-from buildbot_jira.reporters import JiraBuildReporter, JiraDeploymentReporter
+from buildbot_jira.reporters import JiraBuildReporter, JiraDeploymentReporter, JiraDevInfoReporter
+from buildbot_jira.steps import JiraFeatureFlag
 from buildbot_jira.tools import demo
 from buildbot_jira.tools.demo_master import Interrupted, LogTail, master_config, wait_until
 from buildbot_jira.tools.demo_scenario import BUILDBOT_URL, STEP_PATTERN
@@ -87,11 +88,18 @@ class MasterConfigTests(unittest.SynchronousTestCase):
         self.assertEqual(config["buildbotURL"], BUILDBOT_URL)
         self.assertEqual([b.name for b in config["builders"]], ["app", "release"])
         self.assertEqual([s.name for s in config["schedulers"]], ["branches", "release"])
-        builds, deployments = config["services"]
+        builds, deployments, devinfo = config["services"]
         self.assertIsInstance(builds, JiraBuildReporter)
         self.assertIsInstance(deployments, JiraDeploymentReporter)
-        self.assertEqual((builds.name, deployments.name), ("jira-builds", "jira-deployments"))
+        self.assertIsInstance(devinfo, JiraDevInfoReporter)
+        self.assertEqual(
+            (builds.name, deployments.name, devinfo.name),
+            ("jira-builds", "jira-deployments", "jira-devinfo"),
+        )
         release = config["builders"][1].factory.steps
         step_names = [step.kwargs.get("name") for step in release]
         deployments_steps = [name for name in step_names if re.match(STEP_PATTERN, name or "")]
         self.assertEqual(deployments_steps, ["deploy to staging", "deploy to production"])
+        # The release ends by reporting its feature flag.
+        self.assertIs(release[-1].step_class, JiraFeatureFlag)
+        self.assertEqual(release[-1].kwargs["flag_key"], "new-checkout")

@@ -76,3 +76,51 @@ class SummaryTests(unittest.TestCase):
         self.assertEqual(demo_summary.counts(simulator), "0 builds and 0 deployments")
         simulator.builds[("p", 1)] = StoredEntity(("p", 1), {"issueKeys": ["DEMO-1"]})
         self.assertEqual(demo_summary.counts(simulator), "1 build and 0 deployments")
+        key = ("r", "commits", "abc")
+        simulator.devinfo_entities[key] = StoredEntity(key, {"issueKeys": ["DEMO-1"]})
+        simulator.feature_flags["f"] = StoredEntity("f", {"issueKeys": ["DEMO-1"]})
+        self.assertEqual(
+            demo_summary.counts(simulator), "1 build, 0 deployments, 1 commit and 1 feature flag"
+        )
+
+    def test_commits_and_flags_have_a_line_each(self) -> None:
+        issues = {
+            "DEMO-3": {
+                "commits": [{"displayId": "abc1234", "message": "DEMO-3: release 1.0\nmore"}],
+                "featureFlags": [
+                    {
+                        "key": "new-checkout",
+                        "details": [
+                            {
+                                "environment": {"name": "production"},
+                                "status": {"enabled": True, "rollout": {"percentage": 25}},
+                            },
+                            {"environment": {"name": "staging"}, "status": {"enabled": False}},
+                        ],
+                    }
+                ],
+            }
+        }
+        self.assertEqual(
+            demo_summary.summary_lines(issues),
+            [
+                "DEMO-3",
+                f"  commit      {'abc1234':<28} DEMO-3: release 1.0",
+                f"  flag        {'new-checkout':<28} {'on':<12} production at 25 %",
+                f"  flag        {'new-checkout':<28} {'off':<12} staging",
+            ],
+        )
+
+    def test_a_flag_counts_only_when_on_in_its_environment(self) -> None:
+        simulator = JiraSimulator(known_projects=("DEMO",))
+        flag = {
+            "key": "new-checkout",
+            "issueKeys": ["DEMO-3"],
+            "details": [{"environment": {"name": "production"}, "status": {"enabled": False}}],
+        }
+        simulator.feature_flags["f"] = StoredEntity("f", flag)
+        want = Expectation("DEMO-3", "flag", "on", "production")
+        self.assertEqual(
+            demo_summary.missing(simulator, [want]),
+            ["feature flag new-checkout on in production on DEMO-3"],
+        )

@@ -163,7 +163,11 @@ class RenderPageTests(unittest.TestCase):
 
     def test_the_issue_with_the_latest_activity_comes_first(self) -> None:
         older = IssueActivity("PROJ-1", builds=(build_payload(1, lastUpdated=at(1)),))
-        flag = {"id": "f1", "key": "new-ui", "lastUpdated": at(2), "url": "https://flags/f1"}
+        flag = {
+            "id": "f1",
+            "key": "new-ui",
+            "summary": {"lastUpdated": at(2), "url": "https://flags/f1", "status": {}},
+        }
         newer = IssueActivity(
             "PROJ-2",
             deployments=(deployment_payload(3, "staging", "failed", 5, keys=("PROJ-2",)),),
@@ -173,7 +177,7 @@ class RenderPageTests(unittest.TestCase):
             IssuePage(url="http://sim", issues=(older, newer), builds=1, deployments=1)
         )
         self.assertLess(page.index('data-issue="PROJ-2"'), page.index('data-issue="PROJ-1"'))
-        self.assertIn("Other development data", page)
+        self.assertIn('Feature flags <span class="count">1</span>', page)
         self.assertIn('href="https://flags/f1"', page)
         self.assertIn("2 issues · 1 build · 1 deployment · 0 requests received", page)
 
@@ -274,8 +278,26 @@ class IssueViewBrowserTests(JiraMasterTestCase):
                 e.current["state"] == "successful" for e in running.simulator.builds.values()
             )
         )
+        # Development information and a feature flag for the same issue, under the same policy.
+        from tests.test_issue_view_devinfo import REPOSITORY, commit, flag, pull_request
+
+        client = make_client(self, running)
+        hostile = "PROJ-42 <script>alert(2)</script>"
+        repository = {
+            **REPOSITORY,
+            "updateSequenceId": 1,
+            "commits": [commit(1, keys=("PROJ-42",), message=hostile)],
+            "pullRequests": [pull_request(3, "MERGED", issueKeys=["PROJ-42"])],
+        }
+        self.assertEqual((await client.submit_development_information([repository])).rejected, ())
+        self.assertEqual(
+            (await client.submit_feature_flags([flag("f1", keys=("PROJ-42",))])).rejected, ()
+        )
         dom = await dump_dom(running.url + "/")
         self.assertIn('data-issue="PROJ-42"', dom)
+        self.assertIn('data-state="MERGED"', dom)
+        self.assertIn("PROJ-42 &lt;script&gt;alert(2)&lt;/script&gt;", dom)
+        self.assertIn("Flag f1</a>", dom)
         self.assertIn(f"app #{build['number']}</a>", dom)
         self.assertIn('data-state="successful"', dom)
         self.assertIn("feature/PROJ-42-browser", dom)
@@ -285,6 +307,7 @@ class IssueViewBrowserTests(JiraMasterTestCase):
         self.assertGreaterEqual(int(refreshes.group(1)), 1)
         self.assertIn('class="live on"', dom)
         self.assertIn('data-issue="PROJ-42"', dom.split('id="issues"')[1])
+        self.assertIn('data-state="on"', dom.split('id="issues"')[1])
 
 
 # -- simulate's options ---------------------------------------------------------

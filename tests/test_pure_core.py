@@ -18,7 +18,7 @@ import buildbot_jira
 
 PACKAGE_ROOT = Path(buildbot_jira.__file__).parent
 CORE = sorted(
-    ["buildbot_jira.jira.model"]
+    ["buildbot_jira.jira.model", "buildbot_jira.jira.devinfo", "buildbot_jira.jira.batches"]
     + [f"buildbot_jira.mapping.{path.stem}" for path in (PACKAGE_ROOT / "mapping").glob("*.py")]
 )
 #: Modules of the plugin that talk to the reactor or the network.

@@ -32,6 +32,8 @@ def readme_commands(program: str) -> list[list[str]]:
         index += 1
         if not line.startswith(f"    {program} "):
             continue
+        if line.split()[1].endswith(":"):
+            continue  # what the command printed ("buildbot-jira check: ..."), not a command
         text = line.strip()
         # A command goes on while its line ends with a backslash or a quote is open.
         while True:

@@ -198,7 +198,6 @@ class CapTests(ReliabilityTestCase):
         # 16 builds in 10 places: at least 6 in-progress updates had to go.
         self.assertGreaterEqual(reporter.outbox.dropped, 6)
 
-
     @staticmethod
     def waiting_finals(reporter: JiraBuildReporter) -> int:
         """How many final states wait in the reporter's outbox (pending or in flight)."""

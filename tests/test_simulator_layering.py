@@ -90,13 +90,21 @@ def test_no_module_of_the_package_is_part_of_an_import_cycle() -> None:
 
 
 def test_the_issue_view_only_renders() -> None:
-    # Of the simulator, only its own assets; of the plugin, only the pure model.
-    ours = {
-        target
-        for target in GRAPH["buildbot_jira.simulator.issue_view"]
-        if target.startswith("buildbot_jira.")
+    # The view and its parts import, of the simulator, only one another; of the
+    # plugin, only the pure model.
+    parts = {name for name in GRAPH if name.startswith("buildbot_jira.simulator.issue_view")}
+    assert {
+        "buildbot_jira.simulator.issue_view_assets",
+        "buildbot_jira.simulator.issue_view_devinfo",
+        "buildbot_jira.simulator.issue_view_flags",
+        "buildbot_jira.simulator.issue_view_html",
+    } < parts
+    allowed = parts | {"buildbot_jira.jira.model"}
+    outside = {
+        name: sorted(t for t in GRAPH[name] if t.startswith("buildbot_jira.") and t not in allowed)
+        for name in sorted(parts)
     }
-    assert ours == {"buildbot_jira.simulator.issue_view_assets", "buildbot_jira.jira.model"}
+    assert {name: targets for name, targets in outside.items() if targets} == {}
 
 
 def test_the_plugin_never_imports_the_simulator_or_the_tools() -> None:

@@ -11,6 +11,7 @@ from buildbot_jira.simulator import (
 )
 from buildbot_jira.simulator.exchange import IncomingRequest
 from buildbot_jira.simulator.faults import FaultPlan
+from buildbot_jira.simulator.issue_view import InRepository
 from buildbot_jira.simulator.links import listed_issue_keys
 from buildbot_jira.simulator.recording import RequestLog
 from buildbot_jira.simulator.state import Store, store_newer
@@ -153,6 +154,38 @@ class IssuePageTests(unittest.TestCase):
         self.assertEqual(views.linked(store.builds.values(), listed_issue_keys, "proj-1"), [build])
         self.assertEqual(views.linked(store.builds.values(), listed_issue_keys, "OPS-1"), [])
         self.assertEqual(list(views.issues()), ["PROJ-1"])
+
+
+class DevelopmentPageTests(unittest.TestCase):
+    """The issue page's commits, branches and pull requests, each with its repository."""
+
+    def test_devinfo_entities_come_with_their_repository_and_are_counted(self) -> None:
+        tenant = Tenant(known_projects=["PROJ"])
+        store = Store()
+        views = SimulatorViews(tenant=tenant, store=store, log=RequestLog(), faults=FaultPlan())
+        repository = {"id": "r1", "name": "app", "url": "https://git/app", "updateSequenceId": 1}
+        store_newer(store.repositories, ("r1",), repository, "updateSequenceId")
+        commit = {"id": "c1", "issueKeys": ["proj-2", "OPS-1"], "updateSequenceId": 1}
+        branch = {"id": "b1", "issueKeys": ["PROJ-2"], "updateSequenceId": 1}
+        store_newer(store.devinfo_entities, ("r1", "commits", "c1"), commit, "updateSequenceId")
+        # An entity whose repository's own fields are not stored names the repository by ID.
+        store_newer(store.devinfo_entities, ("r9", "branches", "b1"), branch, "updateSequenceId")
+        flag = {"id": "f1", "issueKeys": ["PROJ-3"], "updateSequenceId": 1}
+        store_newer(store.feature_flags, ("f1",), flag, "updateSequenceId")
+
+        page = views.page(url="http://jira.example")
+
+        self.assertEqual([issue.key for issue in page.issues], ["PROJ-2", "PROJ-3"])
+        devinfo, flags = page.issues
+        self.assertEqual(devinfo.commits, (InRepository(commit, repository),))
+        self.assertEqual(devinfo.branches, (InRepository(branch, {"id": "r9"}),))
+        self.assertEqual((devinfo.pull_requests, devinfo.feature_flags), ((), ()))
+        self.assertEqual(flags.feature_flags, (flag,))
+        self.assertEqual(
+            (page.commits, page.branches, page.pull_requests, page.feature_flags), (1, 1, 0, 1)
+        )
+        self.assertEqual(views.issues()["PROJ-2"]["commits"], [commit])
+        self.assertEqual(views.issues()["PROJ-2"]["branches"], [branch])
 
 
 def incoming(body: bytes) -> IncomingRequest:

@@ -339,8 +339,15 @@ def entity_key(entity: str, jira_key: object) -> str:
     and a deployment by its pipeline, environment and sequence number; the
     keys of :class:`~buildbot_jira.jira.model.BuildData` and
     :class:`~buildbot_jira.jira.model.DeploymentData` join them with ``#``.
-    Any other key (a feature flag ID) is its own text.
+    Jira rejects development information per repository
+    (``{"repository": id}``): its key is the repository ID, which every key
+    of the repository's commits, branches and pull requests begins with
+    (``<id>/commits/<commit id>``); with ``kind`` and ``id`` too, the key is
+    that entity's. Any other key (a feature flag ID) is its own text.
     """
+    if isinstance(jira_key, Mapping) and entity == "devinfo":
+        repository, kind, item = (jira_key.get(k) for k in ("repository", "kind", "id"))
+        return f"{repository}/{kind}/{item}" if kind and item else str(repository)
     if isinstance(jira_key, Mapping):
         if entity == "builds":
             return f"{jira_key.get('pipelineId')}#{jira_key.get('buildNumber')}"

@@ -17,8 +17,7 @@ ordering, batches, the cap); the outbox drives it on the reactor:
 - what a master that died left is adopted by another (:meth:`Outbox.adopt`):
   its updates are sent, and the builds it left in progress get a final state;
 - failures that retrying or a configuration fix can cure keep the updates,
-  with capped backoff that honours ``Retry-After`` (a rate limit that the
-  client's limits hold needs no backoff of its own); rejections of the data
+  with capped backoff that honours ``Retry-After``; rejections of the data
   itself are logged and dropped;
 - :meth:`Outbox.stop` gives a request in flight a grace period and keeps the
   rest saved for the next start.
@@ -45,14 +44,7 @@ from buildbot_jira.jira.client import SubmitResult
 from buildbot_jira.jira.errors import JiraError, JiraRateLimitedError
 from buildbot_jira.jira.model import EntityType
 
-__all__ = [
-    "REMEMBERED_KEYS",
-    "DeliveryClient",
-    "MemoryStore",
-    "Outbox",
-    "OutboxStore",
-    "Update",
-]
+__all__ = ["REMEMBERED_KEYS", "DeliveryClient", "MemoryStore", "Outbox", "OutboxStore", "Update"]
 
 log = Logger()
 
@@ -188,6 +180,10 @@ class Outbox:
         self._kick()
         self._save_soon()
         return adopted
+
+    async def flush(self) -> None:
+        """Save every update taken so far (the outbox saves them soon in any case)."""
+        await self._ledger.flush()
 
     def close(self, entity: str, key: str) -> None:
         """The entity will get no final state (its result is not reported): forget it."""

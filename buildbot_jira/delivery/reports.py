@@ -38,7 +38,7 @@ def log_result(
             name=name,
             entity=entity,
             key=json.dumps(rejection.key, sort_keys=True),
-            build=contexts.get(entity_key(entity, rejection.key), "an unknown build"),
+            build=_context(contexts, entity_key(entity, rejection.key)),
             errors="; ".join(rejection.errors) or "no reason given",
         )
     if result.unknown_issue_keys:
@@ -48,6 +48,14 @@ def log_result(
             name=name,
             keys=", ".join(result.unknown_issue_keys),
         )
+
+
+def _context(contexts: dict[str, str], key: str) -> str:
+    """The context of the update ``key``, or of the first within it (a devinfo repository)."""
+    found = contexts.get(key) or next(
+        (context for slot, context in contexts.items() if slot.startswith(f"{key}/")), None
+    )
+    return found or "an unknown build"
 
 
 def log_dropped(name: str, entity: EntityType, batch: Sequence[Update], failure: JiraError) -> None:

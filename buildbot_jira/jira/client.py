@@ -11,7 +11,7 @@ turns everything else into a :class:`~buildbot_jira.jira.errors.JiraError`.
 Jira's answers are read into the value classes of
 :mod:`~buildbot_jira.jira.results`; this module re-exports them, with
 :class:`~buildbot_jira.jira.retry.RetryPolicy`. URL paths are built by
-:mod:`~buildbot_jira.jira.paths`.
+:mod:`~buildbot_jira.jira.paths`, request bodies by :mod:`~buildbot_jira.jira.batches`.
 """
 
 from __future__ import annotations
@@ -24,7 +24,9 @@ from twisted.internet import task
 from twisted.internet.interfaces import IReactorTime
 from twisted.logger import Logger
 
+from buildbot_jira.jira import batches
 from buildbot_jira.jira.auth import DEFAULT_API_URL, SingleFlight, TokenCache
+from buildbot_jira.jira.batches import MAX_ENTITIES_PER_REQUEST
 from buildbot_jira.jira.errors import (
     JiraAuthError,
     JiraError,
@@ -35,7 +37,7 @@ from buildbot_jira.jira.errors import (
 from buildbot_jira.jira.http import DEFAULT_TIMEOUT, HttpResponse, HttpTransport
 from buildbot_jira.jira.model import ENTITY_LISTS, EntityType
 from buildbot_jira.jira.pacing import Pacer
-from buildbot_jira.jira.paths import api_path, build_path, deployment_path
+from buildbot_jira.jira.paths import api_path, build_path, deployment_path, segment
 from buildbot_jira.jira.rate_limit_headers import LimitSignal
 from buildbot_jira.jira.rate_limits import (
     DEFAULT_MIN_REQUEST_INTERVAL,
@@ -58,10 +60,6 @@ __all__ = [
 ]
 
 log = Logger()
-
-#: The contract allows 1 to 100 builds, deployments or feature flags per request
-#: (and 100 repositories per devinfo request).
-MAX_ENTITIES_PER_REQUEST = 100
 
 _DEFAULT_RETRY = RetryPolicy()
 
@@ -189,9 +187,14 @@ class JiraCloud:
         *,
         properties: Mapping[str, str] | None = None,
         provider_metadata: Mapping[str, str] | None = None,
+        prevent_transitions: bool | None = None,
     ) -> SubmitResult:
-        """Send development information (repositories with commits, branches, PRs)."""
-        return await self.submit("devinfo", repositories, properties, provider_metadata)
+        """Send development information (repositories with commits, branches, PRs).
+
+        ``prevent_transitions``, unless None, is the bodies' ``preventTransitions``.
+        """
+        extra = {} if prevent_transitions is None else {"preventTransitions": prevent_transitions}
+        return await self.submit("devinfo", repositories, properties, provider_metadata, extra)
 
     async def submit(
         self,
@@ -199,57 +202,46 @@ class JiraCloud:
         items: Sequence[Mapping[str, Any]],
         properties: Mapping[str, str] | None = None,
         provider_metadata: Mapping[str, str] | None = None,
+        extra: Mapping[str, Any] | None = None,
     ) -> SubmitResult:
         """Send ``items`` of ``entity`` in as many bulk requests as it takes.
 
-        Batches are at most 100 entities; a batch that Jira finds too large
-        (413) is halved and both halves are sent.
+        Batches are at most 100 entities (development information is merged
+        and split by :func:`~buildbot_jira.jira.devinfo.devinfo_requests`); a
+        batch that Jira finds too large (413) is halved and both halves are
+        sent. ``extra`` holds more fields of every request body.
         """
         if entity not in ENTITY_LISTS:
             raise ValueError(f"unknown entity type {entity!r}")
+        fields = batches.bulk_fields(properties, provider_metadata, extra)
         result = SubmitResult(entity=entity)
-        for start in range(0, len(items), MAX_ENTITIES_PER_REQUEST):
-            batch = list(items[start : start + MAX_ENTITIES_PER_REQUEST])
-            part = await self._submit_halving(entity, batch, properties, provider_metadata)
-            result = result.merge(part)
+        for batch in batches.request_batches(entity, items):
+            result = result.merge(await self._submit_halving(entity, batch, fields))
         return result
 
     async def _submit_halving(
-        self,
-        entity: EntityType,
-        batch: list[Mapping[str, Any]],
-        properties: Mapping[str, str] | None,
-        provider_metadata: Mapping[str, str] | None,
+        self, entity: EntityType, batch: list[dict[str, Any]], fields: Mapping[str, Any]
     ) -> SubmitResult:
-        body: dict[str, Any] = {ENTITY_LISTS[entity]: batch}
-        if properties:
-            body["properties"] = dict(properties)
-        if provider_metadata:
-            body["providerMetadata"] = dict(provider_metadata)
+        body = {ENTITY_LISTS[entity]: batch, **fields}
         issue_keys = frozenset().union(*(payload_issue_keys(item) for item in batch))
         try:
             response = await self._api("POST", entity, "bulk", body, issue_keys=issue_keys)
         except _TooLarge:
-            if len(batch) == 1:
+            halves = batches.request_halves(entity, batch)
+            if halves is None:
                 raise JiraRequestError(
                     f"Jira site {self.site!r} found a single {entity} entity too large "
                     "(HTTP 413); it cannot be sent",
                     status=413,
                 ) from None
-            middle = len(batch) // 2
             log.info(
                 "{users}: Jira found {count} {entity} too large for one request; sending halves",
                 users=self.users,
                 count=len(batch),
                 entity=entity,
             )
-            first = await self._submit_halving(
-                entity, batch[:middle], properties, provider_metadata
-            )
-            second = await self._submit_halving(
-                entity, batch[middle:], properties, provider_metadata
-            )
-            return first.merge(second)
+            first = await self._submit_halving(entity, halves[0], fields)
+            return first.merge(await self._submit_halving(entity, halves[1], fields))
         body_read = response.json_or_none()
         return SubmitResult.from_response(entity, body_read, source=str(self.users))
 
@@ -278,6 +270,14 @@ class JiraCloud:
         """Delete one deployment from Jira."""
         path = deployment_path(pipeline_id, environment_id, sequence_number)
         await self._api("DELETE", "deployments", path, None)
+
+    async def get_repository(self, repository_id: str) -> dict[str, Any] | None:
+        """The development information Jira holds for one repository, or None."""
+        return await self._get("devinfo", f"repository/{segment(repository_id)}")
+
+    async def get_feature_flag(self, flag_id: str) -> dict[str, Any] | None:
+        """The feature flag Jira holds under that ID, or None."""
+        return await self._get("featureflags", f"flag/{segment(flag_id)}")
 
     async def get_gating_status(
         self, pipeline_id: str, environment_id: str, sequence_number: int

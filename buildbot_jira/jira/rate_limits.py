@@ -34,6 +34,7 @@ from typing import Any
 
 import attrs
 
+from buildbot_jira.jira.devinfo import DEVINFO_KINDS
 from buildbot_jira.jira.rate_limit_headers import LimitScope, LimitSignal
 
 __all__ = [
@@ -80,8 +81,15 @@ def bulk_endpoint(entity: str) -> Endpoint:
 
 
 def payload_issue_keys(payload: Mapping[str, Any]) -> frozenset[str]:
-    """The issue keys an entity names (``issueKeys``, or issue ``associations``)."""
+    """The issue keys an entity names (``issueKeys``, or issue ``associations``).
+
+    Those of a devinfo repository are its commits', branches' and pull requests'.
+    """
     keys = {str(key) for key in payload.get("issueKeys") or ()}
+    for kind in DEVINFO_KINDS:
+        for item in payload.get(kind) or ():
+            if isinstance(item, Mapping):
+                keys.update(str(key) for key in item.get("issueKeys") or ())
     for association in payload.get("associations") or ():
         if (
             isinstance(association, Mapping)

@@ -57,6 +57,7 @@ from twisted.web import resource, server
 from buildbot_jira.simulator import links
 from buildbot_jira.simulator.api import JiraApi
 from buildbot_jira.simulator.burst import BurstLimit, RateLimits
+from buildbot_jira.simulator.contract import DEVINFO_ENTITY_KINDS
 from buildbot_jira.simulator.controls import FaultControls
 from buildbot_jira.simulator.exchange import Answer, IncomingRequest, Reception
 from buildbot_jira.simulator.faults import FaultPlan
@@ -228,6 +229,20 @@ class JiraSimulator(FaultControls):
     def feature_flags_for_issue(self, issue_key: str) -> list[dict[str, Any]]:
         """The current value of every stored feature flag linked to ``issue_key``."""
         return self._views.linked(self.feature_flags.values(), links.listed_issue_keys, issue_key)
+
+    def devinfo_entities_for_issue(
+        self, issue_key: str, kind: str | None = None
+    ) -> list[dict[str, Any]]:
+        """The current value of every stored commit, branch or pull request linked to ``issue_key``.
+
+        ``kind`` keeps one kind (``commits``, ``branches`` or ``pullRequests``,
+        as the contract names them); ``None`` keeps all three. Raises
+        ``ValueError`` for another kind.
+        """
+        if kind is not None and kind not in DEVINFO_ENTITY_KINDS:
+            raise ValueError(f"kind must be one of {', '.join(DEVINFO_ENTITY_KINDS)}, got {kind!r}")
+        entities = [e for key, e in self.devinfo_entities.items() if kind in (None, key[1])]
+        return self._views.linked(entities, links.listed_issue_keys, issue_key)
 
     def gating_status(
         self, pipeline_id: str, environment_id: str, sequence_number: int

@@ -64,6 +64,14 @@ code,pre{font-family:SFMono-Regular,Menlo,Consolas,monospace;font-size:12px}
 code{background:#F4F5F7;border-radius:3px;padding:0 3px}
 pre{background:#F4F5F7;border-radius:4px;padding:10px;overflow:auto}
 .none{color:var(--faint);margin:0 0 4px}
+.hash{font-family:SFMono-Regular,Menlo,Consolas,monospace;font-size:12px;margin-right:4px}
+.message{font-weight:400}
+.more{color:var(--faint);font-size:12px;padding:2px 13px 6px}
+.envs{list-style:none;margin:4px 0 0;padding:0}
+.env-row{font-size:12px;color:var(--faint);padding:2px 0;display:flex;flex-wrap:wrap;
+align-items:center;gap:6px}
+.env-row .environment{color:var(--text)}.env-row .lozenge{min-width:0}
+.env-row .env{margin-left:0}
 .empty{background:#fff;border-radius:6px;padding:16px 20px;box-shadow:0 1px 2px rgba(9,30,66,.2)}
 footer{max-width:1080px;margin:0 auto;padding:8px 24px 24px;color:var(--faint);font-size:12px}
 """

@@ -17,9 +17,15 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import Any, Final
 
 from buildbot_jira.simulator.burst import RateLimits
+from buildbot_jira.simulator.contract import DEVINFO_ENTITY_KINDS
 from buildbot_jira.simulator.exchange import Answer, IncomingRequest
 from buildbot_jira.simulator.faults import FaultPlan
-from buildbot_jira.simulator.issue_view import IssueActivity, IssuePage, render_page
+from buildbot_jira.simulator.issue_view import (
+    InRepository,
+    IssueActivity,
+    IssuePage,
+    render_page,
+)
 from buildbot_jira.simulator.links import associated_issue_keys, listed_issue_keys, unique
 from buildbot_jira.simulator.recording import RequestLog
 from buildbot_jira.simulator.routing import Route, Router
@@ -28,17 +34,24 @@ from buildbot_jira.simulator.tenant import Tenant
 
 __all__ = ["SimulatorViews", "is_view_path"]
 
-#: The sections of an issue in ``/_simulator/issues``, in order.
-_SECTIONS: Final = ("builds", "deployments", "featureFlags", "development")
+#: The sections of an issue in ``/_simulator/issues``, in order: the devinfo
+#: kinds are named as in the contract.
+_SECTIONS: Final = ("builds", "deployments", "featureFlags", *DEVINFO_ENTITY_KINDS)
 _PAGE_HEADERS: Final = {"Content-Type": "text/html; charset=utf-8", "Cache-Control": "no-store"}
 
 #: What each of the simulator's own paths is for, as the index tells it.
 _DESCRIPTIONS: Final[Mapping[str, str]] = {
-    "GET /": "the issue view: builds and deployments per issue, as Jira shows them",
+    "GET /": (
+        "the issue view: builds, deployments, pull requests, branches, commits and "
+        "feature flags per issue, as Jira shows them"
+    ),
     "GET /_simulator/": "this index",
     "GET /_simulator/view": "the issue view (as /)",
     "GET /_simulator/state": "everything received and stored, as JSON",
-    "GET /_simulator/issues": "the stored builds, deployments and more, per issue",
+    "GET /_simulator/issues": (
+        "the stored builds, deployments, feature flags, commits, branches and pull "
+        "requests, per issue"
+    ),
     "GET /_simulator/gating": "the gating status of each gated deployment, and of new ones",
     "POST /_simulator/gating": (
         'set gating: {"gatingStatus": "allowed"} for every gated deployment and new ones, '
@@ -177,11 +190,16 @@ class SimulatorViews:
         }
 
     def issues(self) -> dict[str, dict[str, list[dict[str, Any]]]]:
-        """Per known issue key, the stored entities linked to it (``/_simulator/issues``)."""
+        """Per known issue key, the stored entities linked to it (``/_simulator/issues``).
+
+        Each issue has every section, empty or not: ``builds``, ``deployments``,
+        ``featureFlags``, and the devinfo kinds ``commits``, ``branches`` and
+        ``pullRequests``.
+        """
         view: dict[str, dict[str, list[dict[str, Any]]]] = {}
 
         def add(section: str, entity: StoredEntity, keys: list[str]) -> None:
-            for key in unique(k.upper() for k in keys if self._tenant.is_known_issue(k)):
+            for key in self._known_keys(keys):
                 sections = view.setdefault(key, {name: [] for name in _SECTIONS})
                 sections[section].append(entity.current)
 
@@ -192,13 +210,30 @@ class SimulatorViews:
             add("deployments", entity, associated_issue_keys(entity.current))
         for entity in store.feature_flags.values():
             add("featureFlags", entity, listed_issue_keys(entity.current))
-        for entity in store.devinfo_entities.values():
-            add("development", entity, listed_issue_keys(entity.current))
+        for (_, kind, _), entity in store.devinfo_entities.items():
+            add(kind, entity, listed_issue_keys(entity.current))
         return dict(sorted(view.items()))
+
+    def development(self) -> dict[str, dict[str, list[InRepository]]]:
+        """Per known issue key and devinfo kind, its entities with the repository of each."""
+        linked: dict[str, dict[str, list[InRepository]]] = {}
+        for (repository_id, kind, _), entity in self._store.devinfo_entities.items():
+            stored = self._store.repositories.get(repository_id)
+            repository = stored.current if stored is not None else {"id": repository_id}
+            for key in self._known_keys(listed_issue_keys(entity.current)):
+                kinds = linked.setdefault(key, {})
+                kinds.setdefault(kind, []).append(InRepository(entity.current, repository))
+        return linked
 
     def page(self, *, url: str) -> IssuePage:
         """What the issue view shows now, as served at ``url``."""
         known = self._tenant.known_projects
+        development = self.development()
+        kinds = [kind for _, kind, _ in self._store.devinfo_entities]
+
+        def in_repositories(key: str, kind: str) -> tuple[InRepository, ...]:
+            return tuple(development.get(key, {}).get(kind, ()))
+
         return IssuePage(
             url=url,
             issues=tuple(
@@ -207,7 +242,9 @@ class SimulatorViews:
                     builds=tuple(sections["builds"]),
                     deployments=tuple(sections["deployments"]),
                     feature_flags=tuple(sections["featureFlags"]),
-                    development=tuple(sections["development"]),
+                    commits=in_repositories(key, "commits"),
+                    branches=in_repositories(key, "branches"),
+                    pull_requests=in_repositories(key, "pullRequests"),
                 )
                 for key, sections in self.issues().items()
             ),
@@ -217,7 +254,15 @@ class SimulatorViews:
             builds=len(self._store.builds),
             deployments=len(self._store.deployments),
             unknown_keys=self._unknown_keys(),
+            feature_flags=len(self._store.feature_flags),
+            commits=kinds.count("commits"),
+            branches=kinds.count("branches"),
+            pull_requests=kinds.count("pullRequests"),
         )
+
+    def _known_keys(self, keys: Iterable[str]) -> list[str]:
+        """``keys`` of issues that exist, upper case, each once."""
+        return unique(k.upper() for k in keys if self._tenant.is_known_issue(k))
 
     def _unknown_keys(self) -> dict[str, int]:
         """Issue keys of accepted bulk requests that the site does not know.

@@ -10,7 +10,10 @@ prints each step as it goes:
 3. with ``--issue KEY``, send one build, clearly labelled as a test, linked
    to that issue, and read Jira's verdict; without it, read a build that does
    not exist, which proves the builds permission without writing anything;
-4. with ``--deployments``, the same read for the deployments permission.
+4. with ``--deployments``, ``--devinfo`` and ``--feature-flags``, the same
+   read for the deployments, development information and feature flags
+   permissions: a deployment, a repository and a feature flag that do not
+   exist (404 proves the permission, 403 names the one missing).
 
 It exits 0 only when every step worked, and otherwise with the code of the
 first failure (see :data:`EXIT_CODES`), after a message that names the
@@ -34,7 +37,7 @@ import attrs
 from buildbot_jira.connection import ConnectionPool
 from buildbot_jira.jira.client import JiraCloud
 from buildbot_jira.jira.errors import JiraError
-from buildbot_jira.jira.model import BuildData, iso_timestamp
+from buildbot_jira.jira.model import BuildData, EntityType, iso_timestamp
 from buildbot_jira.jira.results import SubmitResult
 from buildbot_jira.jira.retry import RetryPolicy
 from buildbot_jira.simulator.contract import entity_schema, validation_errors
@@ -61,6 +64,7 @@ from buildbot_jira.tools.check_outcomes import (
     EXIT_USAGE,
     CheckFailed,
     explain,
+    needing_permission,
     report_failure,
 )
 
@@ -260,8 +264,16 @@ def _steps(
         return "ok (read a build; add --issue KEY to send a test build)"
 
     async def read_deployment() -> str:
-        await client.get_deployment(TEST_PIPELINE_ID, "buildbot-jira-check", 0)
+        await client.get_deployment(TEST_PIPELINE_ID, TEST_PIPELINE_ID, 0)
         return "ok (read a deployment)"
+
+    async def read_repository() -> str:
+        await client.get_repository(TEST_PIPELINE_ID)
+        return "ok (read a repository)"
+
+    async def read_feature_flag() -> str:
+        await client.get_feature_flag(TEST_PIPELINE_ID)
+        return "ok (read a feature flag)"
 
     site = settings.site
     steps: list[_Step] = [
@@ -269,11 +281,17 @@ def _steps(
         (f"access token for client ID {site.client_id!r}", token),
     ]
     if settings.issue is not None:
-        steps.append((f"builds permission: test build for {settings.issue}", send_test_build))
+        label = f"builds permission: test build for {settings.issue}"
+        steps.append((label, needing_permission("builds", send_test_build)))
     else:
-        steps.append(("builds permission", read_build))
-    if settings.deployments:
-        steps.append(("deployments permission", read_deployment))
+        steps.append(("builds permission", needing_permission("builds", read_build)))
+    # Reads of what does not exist: 404 proves the permission, and nothing is written.
+    reads: list[tuple[bool, str, EntityType, Callable[[], Awaitable[str]]]] = [
+        (settings.deployments, "deployments permission", "deployments", read_deployment),
+        (settings.devinfo, "development information permission", "devinfo", read_repository),
+        (settings.feature_flags, "feature flags permission", "featureflags", read_feature_flag),
+    ]
+    steps += [(label, needing_permission(e, read)) for wanted, label, e, read in reads if wanted]
     return steps
 
 

@@ -64,7 +64,10 @@ class CheckSettings:
     #: Where the secret came from, for the output (never the secret itself).
     secret_source: str
     issue: str | None = None
+    #: Also read a deployment, a repository's development information, a feature flag.
     deployments: bool = False
+    devinfo: bool = False
+    feature_flags: bool = False
     buildbot_url: str | None = None
     #: Where a proxy or CA bundle not given as an option comes from.
     environ: Mapping[str, str] | None = attrs.field(default=None, repr=False)
@@ -107,7 +110,27 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--deployments",
         action="store_true",
-        help="also check the permission for the deployments API (reads only)",
+        help=(
+            'also check the "Deployments" permission, by reading a deployment that does '
+            "not exist (writes nothing)"
+        ),
+    )
+    parser.add_argument(
+        "--devinfo",
+        action="store_true",
+        help=(
+            'also check the "Development information" permission (commits, branches and '
+            "pull requests, for JiraDevInfoReporter), by reading a repository that does not "
+            "exist (writes nothing)"
+        ),
+    )
+    parser.add_argument(
+        "--feature-flags",
+        action="store_true",
+        help=(
+            'also check the "Feature flags" permission (for the JiraFeatureFlag step), by '
+            "reading a feature flag that does not exist (writes nothing)"
+        ),
     )
     parser.add_argument(
         "--api-url",
@@ -280,6 +303,8 @@ def read_settings(
         secret_source=source,
         issue=issue,
         deployments=args.deployments,
+        devinfo=args.devinfo,
+        feature_flags=args.feature_flags,
         buildbot_url=args.buildbot_url,
         environ=environ,
     )

@@ -9,7 +9,7 @@ the taxonomy stays the one place that sorts errors.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Final, TextIO
 
 from buildbot_jira.jira.errors import (
@@ -19,6 +19,7 @@ from buildbot_jira.jira.errors import (
     JiraSiteError,
     JiraUnavailableError,
 )
+from buildbot_jira.jira.model import EntityType
 from buildbot_jira.jira.transport_errors import (
     ProxyAuthError,
     ProxyRefusedError,
@@ -41,8 +42,11 @@ __all__ = [
     "EXIT_UNKNOWN_SITE",
     "EXIT_UNREACHABLE",
     "EXIT_USAGE",
+    "PERMISSION_NAMES",
     "CheckFailed",
     "explain",
+    "missing_permission",
+    "needing_permission",
     "report_failure",
 ]
 
@@ -85,6 +89,15 @@ CAUSES: Final[Mapping[type[Exception], tuple[int, str]]] = {
     ProxyTimeoutError: (EXIT_UNREACHABLE, "proxy timeout"),
     ProxyAuthError: (EXIT_PROXY_AUTH, "proxy authentication required"),
     TlsVerificationError: (EXIT_TLS, "TLS verification failed"),
+}
+
+#: Each kind of data's permission, named as a Jira admin ticks it when
+#: creating OAuth credentials (Jira settings > Apps > OAuth credentials).
+PERMISSION_NAMES: Final[Mapping[EntityType, str]] = {
+    "builds": "Builds",
+    "deployments": "Deployments",
+    "devinfo": "Development information",
+    "featureflags": "Feature flags",
 }
 
 #: The client's retries end in a plain "unavailable" that quotes the last
@@ -152,6 +165,30 @@ def explain(error: Exception, site: str) -> CheckFailed:
     elif code == EXIT_UNEXPECTED:
         detail = f"{type(error).__name__}: {detail}"
     return CheckFailed(code, cause, detail)
+
+
+def missing_permission(error: JiraPermissionError, entity: EntityType) -> CheckFailed:
+    """The failure of a step refused (403) for want of ``entity``'s permission, named."""
+    name = PERMISSION_NAMES[entity]
+    return CheckFailed(
+        EXIT_PERMISSION,
+        "missing permission",
+        f'The credentials lack the "{name}" permission. {str(error).rstrip(". ")}',
+    )
+
+
+def needing_permission(
+    entity: EntityType, step: Callable[[], Awaitable[str]]
+) -> Callable[[], Awaitable[str]]:
+    """``step``, with a 403 turned into :func:`missing_permission` for ``entity``."""
+
+    async def checked() -> str:
+        try:
+            return await step()
+        except JiraPermissionError as error:
+            raise missing_permission(error, entity) from None
+
+    return checked
 
 
 def _site_hint(site: str) -> str:

@@ -104,8 +104,9 @@ def _add_check(subparsers: Any) -> None:
             "Look up the site's cloud ID, get an access token with the client ID and secret, "
             "and check the builds permission: with --issue by sending one test build linked "
             "to that issue (labelled as a test; the next check replaces it), without it by "
-            "reading only. The secret comes from a file (--client-secret-file), or is asked for "
-            "without echo; never from the command line. Exit codes: "
+            "reading only (with --deployments, --devinfo and --feature-flags, those permissions "
+            "too, by reads only). The secret comes from a file (--client-secret-file), or is "
+            "asked for without echo; never from the command line. Exit codes: "
             f"{codes}."
         ),
     )

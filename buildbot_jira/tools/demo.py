@@ -9,14 +9,16 @@ In a temporary directory the demo
 2. starts the Jira Cloud simulator (:mod:`buildbot_jira.simulator`);
 3. starts a real :class:`buildbot.master.BuildMaster` with a local worker,
    the builders that check out and test that repository, and the project's
-   reporters pointed at the simulator: a :class:`JiraBuildReporter` and a
-   step-level :class:`JiraDeploymentReporter`;
+   reporters pointed at the simulator: a :class:`JiraBuildReporter`, a
+   step-level :class:`JiraDeploymentReporter` and a :class:`JiraDevInfoReporter`,
+   and a :class:`JiraFeatureFlag` step in the release build;
 4. tells the master of one change per branch, waits for the three builds and
    for the reporters to deliver, and prints what Jira received per issue.
 
 Then it keeps the simulator's issue view open until Ctrl-C, or with
-``--once`` exits: 0 if Jira received every expected build and deployment.
-The master and the temporary directory are gone before the command ends.
+``--once`` exits: 0 if Jira received every expected build, deployment,
+commit and feature flag. The master and the temporary directory are gone
+before the command ends.
 
 This module runs the command; the scenario, the repository, the master and
 the summary each have a module of their own (``demo_*``), whose public
@@ -205,7 +207,8 @@ async def _demo(
                 raise DemoFailed("the Buildbot master did not start; its log says why:")
             raise Interrupted()
         _say(out, "  Buildbot master started: builders app and release, a local worker,")
-        _say(out, "  JiraBuildReporter and JiraDeploymentReporter (step_pattern 'deploy to ...')")
+        _say(out, "  JiraBuildReporter, JiraDeploymentReporter (step_pattern 'deploy to ...'),")
+        _say(out, "  JiraDevInfoReporter, and a JiraFeatureFlag step in the release")
         await _build_and_deliver(master, repository, changes, simulator, reactor, out, stopping)
     finally:
         await stop_master(master)
@@ -218,7 +221,7 @@ async def _demo(
     if absent:
         _say(out, "Missing: " + "; ".join(absent) + ". Run with --verbose to see the master's log.")
     else:
-        _say(out, "Every expected build and deployment was accepted.")
+        _say(out, "Every expected build, deployment, commit and flag was accepted.")
         _say(out, link_note())
         _say(out, "Next, prove your own site's credentials (the check asks for the secret):")
         _say(out, "  buildbot-jira check --site YOURS.atlassian.net --client-id ID --issue KEY")

@@ -2,8 +2,10 @@
 
 A real :class:`buildbot.master.BuildMaster` with a local worker runs in this
 process, on the command's reactor, with the project's reporters pointed at
-the simulator: a :class:`~buildbot_jira.reporters.JiraBuildReporter` and a
-step-level :class:`~buildbot_jira.reporters.JiraDeploymentReporter`.
+the simulator: a :class:`~buildbot_jira.reporters.JiraBuildReporter`, a
+step-level :class:`~buildbot_jira.reporters.JiraDeploymentReporter` and a
+:class:`~buildbot_jira.reporters.JiraDevInfoReporter`; the release build
+reports a feature flag with :class:`~buildbot_jira.steps.JiraFeatureFlag`.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from twisted.logger import ILogObserver, formatEvent
 from zope.interface import implementer
 
 from buildbot_jira.simulator import DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET
-from buildbot_jira.tools.demo_scenario import BUILDBOT_URL, DEMO_SITE, STEP_PATTERN
+from buildbot_jira.tools.demo_scenario import BUILDBOT_URL, DEMO_SITE, FLAG_KEY, STEP_PATTERN
 
 __all__ = [
     "BuildProgress",
@@ -39,7 +41,12 @@ def master_config(*, repository: str, jira_url: str, proxy: str | None = None) -
     from buildbot.plugins import schedulers, steps, util
     from buildbot.worker.local import LocalWorker
 
-    from buildbot_jira.reporters import JiraBuildReporter, JiraDeploymentReporter
+    from buildbot_jira.reporters import (
+        JiraBuildReporter,
+        JiraDeploymentReporter,
+        JiraDevInfoReporter,
+    )
+    from buildbot_jira.steps import JiraFeatureFlag
 
     def checkout() -> Any:
         return steps.Git(
@@ -52,6 +59,14 @@ def master_config(*, repository: str, jira_url: str, proxy: str | None = None) -
             name=name, command=list(command), haltOnFailure=True, descriptionDone=done or name
         )
 
+    jira = {
+        "site": DEMO_SITE,
+        "client_id": DEFAULT_CLIENT_ID,
+        "client_secret": DEFAULT_CLIENT_SECRET,
+        "api_url": jira_url,
+        "site_url": jira_url,
+        **({} if proxy is None else {"proxy": proxy}),
+    }
     app = util.BuildFactory([checkout(), shell("test", "sh", "test.sh")])
     release = util.BuildFactory(
         [
@@ -65,16 +80,16 @@ def master_config(*, repository: str, jira_url: str, proxy: str | None = None) -
                 "production",
                 done="deployed to production",
             ),
+            # The release turns the new checkout on for a quarter of production.
+            JiraFeatureFlag(
+                flag_key=FLAG_KEY,
+                environment="production",
+                enabled=True,
+                rollout_percentage=25,
+                **jira,
+            ),
         ]
     )
-    jira = {
-        "site": DEMO_SITE,
-        "client_id": DEFAULT_CLIENT_ID,
-        "client_secret": DEFAULT_CLIENT_SECRET,
-        "api_url": jira_url,
-        "site_url": jira_url,
-        **({} if proxy is None else {"proxy": proxy}),
-    }
     return {
         "title": "buildbot-jira demo",
         "buildbotURL": BUILDBOT_URL,
@@ -103,6 +118,7 @@ def master_config(*, repository: str, jira_url: str, proxy: str | None = None) -
             JiraDeploymentReporter(
                 name="jira-deployments", builders=["release"], step_pattern=STEP_PATTERN, **jira
             ),
+            JiraDevInfoReporter(name="jira-devinfo", **jira),
         ],
     }
 

@@ -16,6 +16,7 @@ __all__ = [
     "BUILDBOT_URL",
     "DEMO_SITE",
     "EXPECTED",
+    "FLAG_KEY",
     "STEP_PATTERN",
     "DemoFailed",
     "Expectation",
@@ -36,17 +37,30 @@ class DemoFailed(Exception):
     """The demo could not go on; the message says why and what to try."""
 
 
+#: The feature flag that the release build reports, on in production at 25 %.
+FLAG_KEY: Final = "new-checkout"
+
+
 @attrs.frozen
 class Expectation:
-    """A build or deployment that Jira must hold at the end of the demo."""
+    """Something that Jira must hold at the end of the demo.
+
+    ``kind``: ``build`` or ``deployment`` (in ``state``, to ``environment``),
+    ``commit`` (one naming ``issue``; ``state`` is ``stored``) or ``flag``
+    (``FLAG_KEY``, ``state`` ``on`` or ``off`` in ``environment``).
+    """
 
     issue: str
-    kind: str  # "build" or "deployment"
+    kind: str
     state: str
     environment: str | None = None
 
     def describe(self) -> str:
         """The expectation in words."""
+        if self.kind == "commit":
+            return f"a commit on {self.issue}"
+        if self.kind == "flag":
+            return f"feature flag {FLAG_KEY} {self.state} in {self.environment} on {self.issue}"
         where = f" to {self.environment}" if self.environment else ""
         return f"{self.state} {self.kind}{where} on {self.issue}"
 
@@ -57,6 +71,10 @@ EXPECTED: Final = (
     Expectation("DEMO-3", "build", "successful"),
     Expectation("DEMO-3", "deployment", "successful", "staging"),
     Expectation("DEMO-3", "deployment", "successful", "production"),
+    Expectation("DEMO-1", "commit", "stored"),
+    Expectation("DEMO-2", "commit", "stored"),
+    Expectation("DEMO-3", "commit", "stored"),
+    Expectation("DEMO-3", "flag", "on", "production"),
 )
 
 

@@ -43,6 +43,8 @@ class MasterSettings:
     jira_url: str
     #: More ``JiraBuildReporter`` arguments (plain JSON values).
     reporter: dict[str, Any] = attrs.field(factory=dict)
+    #: ``JiraDevInfoReporter`` arguments (plain JSON values); None: no such reporter.
+    devinfo: dict[str, Any] | None = None
     #: Seconds without a heartbeat after which other masters take this one for
     #: dead; None keeps Buildbot's 10 minutes. Matters on the survivors.
     expire_seconds: float | None = None
@@ -72,6 +74,7 @@ class MasterSettings:
             "www_port": self.www_port,
             "jira": {"site": SITE, "url": self.jira_url},
             "reporter": self.reporter,
+            "devinfo": self.devinfo,
             "expire_seconds": self.expire_seconds,
             "heartbeat_seconds": self.heartbeat_seconds,
             "max_builds": self.max_builds,

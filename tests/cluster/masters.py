@@ -10,6 +10,7 @@ builds (``POST /api/v2/forceschedulers/force``) and reading what it knows.
 from __future__ import annotations
 
 import itertools
+import json
 import sys
 from pathlib import Path
 from typing import Any
@@ -198,3 +199,31 @@ class MasterProcess:
             raise MasterFailed(f"forcing a build of {builder} failed ({response.code}): {body}")
         buildset_id: int = body["result"][0]
         return buildset_id
+
+    async def send_change(
+        self,
+        *,
+        revision: str,
+        comments: str,
+        branch: str = "main",
+        repository: str = "https://git.example.com/app.git",
+        files: tuple[str, ...] = ("app.py",),
+    ) -> None:
+        """Post a change to the master's ``/change_hook/base``, as a repository's hook would."""
+        response = await treq.post(
+            f"{self.url}change_hook/base",
+            data={
+                "revision": revision,
+                "comments": comments,
+                "branch": branch,
+                "repository": repository,
+                "author": "Ada Lovelace <ada@example.com>",
+                "project": "app",
+                "files": json.dumps(list(files)),
+            },
+            timeout=REQUEST_SECONDS,
+            persistent=False,
+        )
+        body = await response.text()
+        if response.code != 200:
+            raise MasterFailed(f"posting a change answered {response.code}: {body}")

@@ -1,0 +1,220 @@
+"""Which master sends a reporter's changes, and how far it has got: a job in the database.
+
+Every master of a cluster receives every ``('changes', None, 'new')``
+event, yet each change must reach Jira once. A :class:`ChangeFeed` keeps
+one row per reporter in the plugin's table ``buildbot_jira_jobs``: the
+master that holds the job, and the position (the last change ID it has
+handed to its outbox). The job is claimed the way Buildbot's clustered
+services claim theirs: one ``UPDATE`` that takes the row only when nobody
+holds it, this master holds it already, or its holder is no longer an
+active master, and only by a master that Buildbot has marked active (a
+master is inactive while it starts); of two masters that race for it, the
+database gives it to one. Only the holder reads changes, in change ID order, from the position
+on; it moves the position only once its outbox has saved what it made of
+them, and only while it still holds the job. A holder that dies leaves
+the position where its saved work ends: the next holder goes on from
+there, and the dead one's outbox rows are adopted like any others.
+
+The first holder starts at the change that was newest when its reporter
+started: a reporter sends what happens from when it is first configured,
+not a repository's history.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import sqlalchemy as sa
+
+__all__ = ["JOBS_TABLE", "ChangeFeed", "jobs_table"]
+
+#: The name of the plugin's table of jobs.
+JOBS_TABLE = "buildbot_jira_jobs"
+
+metadata = sa.MetaData()
+
+#: One row per job (a reporter, by its objectid).
+jobs_table = sa.Table(
+    JOBS_TABLE,
+    metadata,
+    sa.Column("objectid", sa.Integer, primary_key=True, autoincrement=False),
+    # The master that holds the job; None: nobody.
+    sa.Column("masterid", sa.Integer, nullable=True),
+    # The last change ID handed to the holder's outbox.
+    sa.Column("position", sa.BigInteger, nullable=False),
+)
+
+
+def _create_table(conn: Any) -> None:
+    try:
+        with conn.begin():
+            metadata.create_all(conn, checkfirst=True)
+    except sa.exc.DatabaseError:
+        # Another master created it meanwhile: if it is there now, all is well.
+        if not sa.inspect(conn).has_table(JOBS_TABLE):
+            raise
+
+
+class ChangeFeed:
+    """One reporter's job of sending changes: who holds it, and from which change on.
+
+    :param master: the Buildbot master (its ``db.pool``, ``db.model`` and ``masterid``).
+    :param objectid: the reporter's objectid: the job's row.
+    """
+
+    def __init__(self, *, master: Any, objectid: int) -> None:
+        self._master = master
+        self._objectid = objectid
+        self._created = False
+        self._start: int | None = None
+        #: Whether this master held the job when it last asked.
+        self.held = False
+
+    def __repr__(self) -> str:
+        return f"<ChangeFeed objectid={self._objectid} held={self.held}>"
+
+    @property
+    def _pool(self) -> Any:
+        return self._master.db.pool
+
+    async def _ensure_table(self) -> None:
+        if not self._created:
+            await self._pool.do(_create_table)
+            self._created = True
+
+    async def claim(self) -> bool:
+        """Take the job if nobody active holds it; whether this master holds it now."""
+        await self._ensure_table()
+        self.held = await self._pool.do(self._thd_claim, self._master.masterid)
+        return self.held
+
+    async def note_start(self) -> None:
+        """Remember the newest change now: where the job starts if nobody has held it yet.
+
+        Called when the reporter starts, before its master is active and may
+        claim the job: changes that come meanwhile are sent too.
+        """
+        if self._start is None:
+            self._start = await self._pool.do(self._thd_newest)
+
+    async def release(self) -> None:
+        """Give the job up (at a clean stop), so that another master takes it at once."""
+        if not self.held:
+            return
+        self.held = False
+        await self._pool.do(self._thd_release, self._master.masterid)
+
+    async def position(self) -> int:
+        """The last change ID handed to the holder's outbox."""
+        await self._ensure_table()
+        value: int | None = await self._pool.do(self._thd_position)
+        return value or 0
+
+    async def advance(self, changeid: int) -> bool:
+        """Move the position to ``changeid``; False (and no longer held) if the job was lost."""
+        moved: bool = await self._pool.do(self._thd_advance, self._master.masterid, changeid)
+        if not moved:
+            self.held = False
+        return moved
+
+    async def change_ids_after(self, changeid: int, limit: int) -> list[int]:
+        """The IDs of up to ``limit`` changes after ``changeid``, oldest first."""
+
+        def select(conn: Any) -> list[int]:
+            table = self._master.db.model.changes
+            query = (
+                sa.select(table.c.changeid)
+                .where(table.c.changeid > changeid)
+                .order_by(table.c.changeid)
+                .limit(limit)
+            )
+            return [int(row.changeid) for row in conn.execute(query)]
+
+        ids: list[int] = await self._pool.do(select)
+        return ids
+
+    async def read_change(self, changeid: int) -> dict[str, Any] | None:
+        """One change as Buildbot's data API gives it (with files and properties)."""
+        change = await self._master.data.get(("changes", changeid))
+        return dict(change) if change else None
+
+    # -- in the database's thread --------------------------------------------------
+
+    def _thd_claim(self, conn: Any, masterid: int) -> bool:
+        masters = self._master.db.model.masters
+        table = jobs_table
+        held_by_active = sa.exists().where(
+            masters.c.id == table.c.masterid, masters.c.active != 0, masters.c.id != masterid
+        )
+        # A master takes the job only once Buildbot has marked it active: while
+        # it starts, its own row says inactive, and others would take it back.
+        active = sa.exists().where(masters.c.id == masterid, masters.c.active != 0)
+        with conn.begin():
+            if not conn.execute(sa.select(active)).scalar():
+                return False
+            taken = conn.execute(
+                table.update()
+                .where(table.c.objectid == self._objectid, ~held_by_active, active)
+                .values(masterid=masterid)
+            ).rowcount
+            if taken:
+                return True
+            exists = conn.execute(
+                sa.select(table.c.objectid).where(table.c.objectid == self._objectid)
+            ).first()
+            if exists is not None:
+                return False
+        # The first claim of the job: it starts where the reporter did.
+        try:
+            with conn.begin():
+                start = self._start if self._start is not None else self._thd_newest(conn)
+                conn.execute(
+                    table.insert().values(
+                        objectid=self._objectid, masterid=masterid, position=start
+                    )
+                )
+        except sa.exc.IntegrityError:
+            return False  # another master made the row first: it holds the job
+        return True
+
+    def _thd_newest(self, conn: Any) -> int:
+        changes = self._master.db.model.changes
+        return int(conn.execute(sa.select(sa.func.max(changes.c.changeid))).scalar() or 0)
+
+    def _thd_release(self, conn: Any, masterid: int) -> None:
+        table = jobs_table
+        with conn.begin():
+            conn.execute(
+                table.update()
+                .where(table.c.objectid == self._objectid, table.c.masterid == masterid)
+                .values(masterid=None)
+            )
+
+    def _thd_position(self, conn: Any) -> int | None:
+        table = jobs_table
+        value = conn.execute(
+            sa.select(table.c.position).where(table.c.objectid == self._objectid)
+        ).scalar()
+        return None if value is None else int(value)
+
+    def _thd_advance(self, conn: Any, masterid: int, changeid: int) -> bool:
+        table = jobs_table
+        with conn.begin():
+            moved = conn.execute(
+                table.update()
+                .where(
+                    table.c.objectid == self._objectid,
+                    table.c.masterid == masterid,
+                    table.c.position < changeid,
+                )
+                .values(position=changeid)
+            ).rowcount
+            if moved:
+                return True
+            # Held, and already there (another read went as far): still held.
+            still = conn.execute(
+                sa.select(table.c.objectid).where(
+                    table.c.objectid == self._objectid, table.c.masterid == masterid
+                )
+            ).first()
+        return still is not None

@@ -1,0 +1,327 @@
+"""``JiraDevInfoReporter``: Buildbot's changes, to Jira's development information API.
+
+Buildbot's change sources (``GitPoller``, ``HgPoller``, ``SVNPoller``,
+``GerritChangeSource``, the change hooks...) see every commit of servers
+that Jira Cloud cannot reach. This reporter sends each change's commit, its
+branch (when the branch name names an issue) and its pull request or
+review (when the change source tells of one) to Jira's development panel,
+through the durable outbox.
+
+One master of a cluster sends them: the one that holds the reporter's job
+(:mod:`~buildbot_jira.change_feed`). It reads the changes in change ID
+order from where the job stands, so that a change made while no master
+held the job, or while this one was down, is still sent; each entity's
+``updateSequenceId`` is its change's ID, so a change sent twice (by a
+holder that died between saving its work and moving the job on) is sent
+with the same numbers, and Jira keeps one. What a change becomes is pure:
+:mod:`~buildbot_jira.mapping.devinfo`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from buildbot.process.properties import Properties
+from twisted.internet import defer, task
+from twisted.logger import Logger
+
+from buildbot_jira.adoption import MasterWatch
+from buildbot_jira.change_feed import ChangeFeed
+from buildbot_jira.connection import JiraConnection
+from buildbot_jira.delivery.client import DeliveryClient
+from buildbot_jira.delivery.outbox import Update
+from buildbot_jira.devinfo_options import DevinfoReporterOptions, parse_devinfo_reporter
+from buildbot_jira.events import JiraEventGenerator
+from buildbot_jira.jira.client import JiraCloud, SubmitResult
+from buildbot_jira.jira.model import EntityType
+from buildbot_jira.jira.rate_limits import RateLimits
+from buildbot_jira.mapping.builds import Skip
+from buildbot_jira.mapping.devinfo import ChangeFacts, DevinfoMapping, map_change
+from buildbot_jira.options import ReporterOptions
+from buildbot_jira.reporter_base import JiraReporterBase
+
+__all__ = ["CHANGES_PER_READ", "CLAIM_INTERVAL", "DevinfoDelivery", "JiraDevInfoReporter"]
+
+log = Logger()
+
+#: Seconds between two attempts of a master that does not hold the job to take it.
+CLAIM_INTERVAL = 30.0
+#: Changes read at a time; the job moves on after each read.
+CHANGES_PER_READ = 100
+
+
+class DevinfoDelivery:
+    """The site's client as a devinfo outbox sends through it, with ``preventTransitions``."""
+
+    def __init__(self, client: JiraCloud, *, prevent_transitions: bool) -> None:
+        self.client = client
+        self.prevent_transitions = prevent_transitions
+
+    def __repr__(self) -> str:
+        return f"<DevinfoDelivery {self.client!r} prevent_transitions={self.prevent_transitions}>"
+
+    @property
+    def site(self) -> str:
+        """The Jira site's host name."""
+        return self.client.site
+
+    @property
+    def limits(self) -> RateLimits:
+        """The site's pacing and rate limits."""
+        return self.client.limits
+
+    async def submit(
+        self, entity: EntityType, payloads: Sequence[Mapping[str, Any]], /
+    ) -> SubmitResult:
+        """Send repositories; Jira acts on smart commits unless told not to."""
+        if entity != "devinfo":
+            raise ValueError(f"a devinfo outbox sends devinfo only, not {entity!r}")
+        return await self.client.submit_development_information(
+            payloads, prevent_transitions=True if self.prevent_transitions else None
+        )
+
+
+class JiraDevInfoReporter(JiraReporterBase):
+    """Reports the commits, branches and reviews of Buildbot's changes to Jira.
+
+    See the README for every argument. It takes no build events: it reads
+    the changes themselves, on the master that holds its job.
+    """
+
+    options: DevinfoReporterOptions | None = None
+    _feed: ChangeFeed | None = None
+    _changes: Any = None  # the subscription to new changes
+    _started: Any = None  # the subscription to masters that start
+    _claims: MasterWatch | None = None
+    _poll: task.LoopingCall | None = None
+    _draining: defer.Deferred[None] | None = None
+    _again = False
+
+    @classmethod
+    def parse_options(
+        cls,
+        site: object = None,
+        client_id: object = None,
+        client_secret: object = None,
+        **arguments: Any,
+    ) -> DevinfoReporterOptions:
+        """Check every argument of the development information reporter."""
+        return parse_devinfo_reporter(site, client_id, client_secret, **arguments)
+
+    def generator(self, options: ReporterOptions) -> JiraEventGenerator | None:
+        """None: the reporter reads changes, not build events."""
+        return None
+
+    def delivery_client(
+        self, connection: JiraConnection, options: ReporterOptions
+    ) -> DeliveryClient:
+        """The connection's client, asked to prevent transitions if the options say so."""
+        assert isinstance(options, DevinfoReporterOptions)
+        return DevinfoDelivery(connection.client, prevent_transitions=options.prevent_transitions)
+
+    def interrupted_state(self) -> str | None:
+        """None: development information has no state that a master's end could interrupt."""
+        return None
+
+    # -- life cycle -------------------------------------------------------------
+
+    async def start_delivery(self) -> None:
+        """Start the outbox, then take part in the job: claim it, follow new changes."""
+        await super().start_delivery()
+        if self._feed is None:
+            objectid = await self.master.db.state.getObjectId(
+                self.name, f"buildbot_jira.{type(self).__name__}"
+            )
+            self._feed = ChangeFeed(master=self.master, objectid=objectid)
+        await self._feed.note_start()
+        self._changes = await self.master.mq.startConsuming(
+            self._new_change, ("changes", None, "new")
+        )
+        # A master takes the job once it is active: Buildbot says so after the services start.
+        self._started = await self.master.mq.startConsuming(
+            self._master_started, ("masters", None, "started")
+        )
+        # A master that stops may leave the job to this one: try at once.
+        self._claims = MasterWatch(master=self.master, outbox=_Claimer(self), name=self.name)
+        await self._claims.start()
+        self._poll = task.LoopingCall(self.drain_soon)
+        self._poll.clock = self.master.reactor
+        self._poll.start(CLAIM_INTERVAL, now=False)
+
+    def stopService(self) -> defer.Deferred[None]:
+        """Stop following changes, finish the read under way, give the job up, stop."""
+
+        async def stop() -> None:
+            for consumer in (self._changes, self._started):
+                if consumer is not None:
+                    consumer.stopConsuming()
+            self._changes = self._started = None
+            poll, self._poll = self._poll, None
+            if poll is not None and poll.running:
+                poll.stop()
+            claims, self._claims = self._claims, None
+            if claims is not None:
+                await claims.stop()
+            self._again = False
+            if self._draining is not None:
+                await self._draining
+            if self._feed is not None:
+                try:
+                    await self._feed.release()
+                except Exception:  # noqa: BLE001 - the job then waits for this master's expiry
+                    log.failure("{reporter}: could not give up its job", reporter=self.name)
+            await super(JiraDevInfoReporter, self).stopService()
+
+        return defer.Deferred.fromCoroutine(stop())
+
+    # -- following changes --------------------------------------------------------
+
+    def _new_change(self, key: tuple[str, ...], message: Mapping[str, Any]) -> None:
+        self.drain_soon()
+
+    def _master_started(self, key: tuple[str, ...], message: Mapping[str, Any]) -> None:
+        if message.get("masterid") == self.master.masterid:
+            self.drain_soon()
+
+    def drain_soon(self) -> None:
+        """Send the changes after the job's position, now or once the read under way ends."""
+        if self._changes is None:
+            return
+        if self._draining is not None:
+            self._again = True
+            return
+        draining = defer.Deferred.fromCoroutine(self._drain_all())
+        if not draining.called:
+            self._draining = draining
+
+    @property
+    def idle(self) -> bool:
+        """Whether no read of changes runs or waits to (for tests)."""
+        return self._draining is None
+
+    async def _drain_all(self) -> None:
+        try:
+            while True:
+                self._again = False
+                try:
+                    await self._drain()
+                except Exception:  # noqa: BLE001 - the next change or poll tries again
+                    log.failure("{reporter}: could not read new changes", reporter=self.name)
+                if not self._again or self._changes is None:
+                    return
+        finally:
+            self._draining = None
+
+    async def _drain(self) -> None:
+        feed, outbox = self._feed, self.outbox
+        if feed is None or outbox is None or self.options is None:
+            return
+        held = feed.held
+        # Asked at every read: a master that was taken for dead has lost the job.
+        if not await feed.claim():
+            if held:
+                log.info(
+                    "{reporter}: another master sends the changes from now on",
+                    reporter=self.name,
+                )
+            return
+        if not held:
+            log.info("{reporter}: this master now sends the changes", reporter=self.name)
+        while self._changes is not None:
+            position = await feed.position()
+            ids = await feed.change_ids_after(position, CHANGES_PER_READ)
+            if not ids:
+                return
+            for changeid in ids:
+                await self._send_change(changeid)
+            # Saved before the job moves on: a master that dies now loses nothing.
+            await outbox.flush()
+            if not await feed.advance(ids[-1]):
+                log.info(
+                    "{reporter}: another master sends the changes from now on",
+                    reporter=self.name,
+                )
+                return
+            if len(ids) < CHANGES_PER_READ:
+                return
+
+    async def _send_change(self, changeid: int) -> None:
+        """Queue what change ``changeid`` becomes; a change that cannot be read is logged."""
+        assert self._feed is not None
+        try:
+            change = await self._feed.read_change(changeid)
+            if change is None:
+                return
+            await self.report_change(ChangeFacts.from_change(change))
+        except Exception:  # noqa: BLE001 - one odd change must not hold the others back
+            log.failure(
+                "{reporter}: could not report change {changeid} to Jira",
+                reporter=self.name,
+                changeid=changeid,
+            )
+
+    async def report_change(self, change: ChangeFacts) -> int:
+        """Queue the commit, branch and review of ``change``; how many entities."""
+        assert self.options is not None
+        assert self.outbox is not None
+        reason = self.options.wants(change)
+        if reason is not None:
+            self.log_debug("change {id} is not sent: {reason}", id=change.changeid, reason=reason)
+            return 0
+        mapping = DevinfoMapping(
+            rules=self.options.mapping.rules,
+            keys_from_branch=self.options.keys_from_branch,
+            commit_url=await self._template("commit_url", change),
+            branch_url=await self._template("branch_url", change),
+            repository_url=await self._template("repository_url", change),
+        )
+        entities = map_change(change, mapping, change_page=self.change_page(change.changeid))
+        if isinstance(entities, Skip):
+            self.log_debug(
+                "change {id} is not sent: {reason}", id=change.changeid, reason=entities.reason
+            )
+            return 0
+        context = f"change {change.changeid} ({(change.revision or '')[:12]})"
+        for entity in entities:
+            self.outbox.put(
+                Update(
+                    entity="devinfo",
+                    key=entity.key,
+                    payload=entity.payload,
+                    sequence=entity.sequence,
+                    final=True,
+                    context=context,
+                )
+            )
+        return len(entities)
+
+    async def _template(self, name: str, change: ChangeFacts) -> str | None:
+        """The URL template ``name``, rendered with the change's properties if renderable."""
+        assert self.options is not None
+        template = getattr(self.options, name)
+        if template is None or isinstance(template, str):
+            return template
+        properties = Properties()
+        for key, value in change.properties.items():
+            properties.setProperty(key, value, "change")
+        properties.master = self.master
+        rendered = await properties.render(template)
+        return str(rendered) if rendered else None
+
+    def change_page(self, changeid: int) -> str | None:
+        """The change's page in Buildbot's web UI."""
+        url = self.master.config.buildbotURL
+        return f"{url.rstrip('/')}/#/changes/{changeid}" if url else None
+
+
+class _Claimer:
+    """What the reporter's :class:`MasterWatch` asks when a master stops: take the job."""
+
+    def __init__(self, reporter: JiraDevInfoReporter) -> None:
+        self._reporter = reporter
+
+    async def adopt(self) -> int:
+        """Read the changes (claiming the job first if this master does not hold it)."""
+        self._reporter.drain_soon()
+        return 0

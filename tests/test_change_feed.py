@@ -1,0 +1,199 @@
+"""The devinfo reporter's job on SQLite, PostgreSQL and MariaDB: one holder, a position, takeover.
+
+Each database is a private server of ``tests/cluster/databases.py`` (skipped
+with how to get it when it is not installed), reached through Buildbot's own
+connection pool with the real reactor, so that two masters' claims run in
+two database connections at once.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, ClassVar
+
+import sqlalchemy as sa
+from buildbot.test import fakedb
+from buildbot.test.fake import fakemaster
+from twisted.internet import defer
+from twisted.trial import unittest
+
+from buildbot_jira.change_feed import ChangeFeed
+from tests.cluster.databases import DatabaseKind, DatabaseServer, start_database_server
+from tests.support import coroutine_test
+
+if TYPE_CHECKING:
+    _OnADatabase = unittest.TestCase
+else:
+    _OnADatabase = object
+
+
+class _MasterView:
+    """One master of a cluster as a feed sees it: the shared database, its own ID."""
+
+    def __init__(self, master: Any, masterid: int) -> None:
+        self.db = master.db
+        self.data = master.data
+        self.masterid = masterid
+
+
+class JobTests(_OnADatabase):
+    """The checks, run once per kind of database by the classes below."""
+
+    database_kind: ClassVar[DatabaseKind]
+    database: ClassVar[DatabaseServer]
+    timeout = 120
+
+    @classmethod
+    def setUpClass(cls) -> None:
+        cls.database = start_database_server(cls.database_kind)
+
+    @classmethod
+    def tearDownClass(cls) -> None:
+        cls.database.stop()
+
+    async def make_master(self, changes: int = 3) -> Any:
+        name = f"jobs_{self.database_kind}_{self._testMethodName[-20:]}".lower()
+        master = await fakemaster.make_master(
+            self,
+            wantDb=True,
+            wantData=True,
+            wantRealReactor=True,
+            db_url=self.database.create(name),
+        )
+        rows: list[Any] = [fakedb.Master(id=i, name=f"vm:/srv/{i}", active=1) for i in (1, 2, 3)]
+        rows += [fakedb.SourceStamp(id=1, revision="r", branch="b")]
+        rows += [
+            fakedb.Change(changeid=n, revision=f"{n:040x}", sourcestampid=1, comments=f"ABC-{n}")
+            for n in range(1, changes + 1)
+        ]
+        await master.db.insert_test_data(rows)
+        self.master = master
+        self.objectid = await master.db.state.getObjectId(
+            "jira-devinfo", "buildbot_jira.JiraDevInfoReporter"
+        )
+        return master
+
+    def feed(self, masterid: int) -> ChangeFeed:
+        return ChangeFeed(master=_MasterView(self.master, masterid), objectid=self.objectid)
+
+    async def add_changes(self, first: int, last: int) -> None:
+        await self.master.db.insert_test_data(
+            [
+                fakedb.Change(changeid=n, revision=f"{n:040x}", sourcestampid=1)
+                for n in range(first, last + 1)
+            ]
+        )
+
+    async def set_active(self, masterid: int, active: bool) -> None:
+        def update(conn: Any) -> None:
+            masters = self.master.db.model.masters
+            with conn.begin():
+                conn.execute(
+                    masters.update().where(masters.c.id == masterid).values(active=int(active))
+                )
+
+        await self.master.db.pool.do(update)
+
+    @coroutine_test
+    async def test_the_first_holder_starts_at_the_newest_change(self) -> None:
+        await self.make_master(changes=3)
+        feed = self.feed(1)
+        self.assertTrue(await feed.claim())
+        self.assertEqual(await feed.position(), 3)
+        await self.add_changes(4, 8)
+        self.assertEqual(await feed.change_ids_after(3, 3), [4, 5, 6])
+        self.assertTrue(await feed.advance(6))
+        self.assertEqual(await feed.position(), 6)
+        self.assertEqual(await feed.change_ids_after(6, 100), [7, 8])
+        # A position never goes back.
+        self.assertTrue(await feed.advance(5))
+        self.assertEqual(await feed.position(), 6)
+
+    @coroutine_test
+    async def test_changes_made_while_the_holder_starts_are_not_skipped(self) -> None:
+        await self.make_master(changes=3)
+        await self.set_active(1, False)
+        feed = self.feed(1)
+        await feed.note_start()
+        await self.add_changes(4, 5)
+        await self.set_active(1, True)
+        self.assertTrue(await feed.claim())
+        self.assertEqual(await feed.position(), 3)
+
+    @coroutine_test
+    async def test_one_of_two_masters_that_race_for_the_job_gets_it(self) -> None:
+        await self.make_master()
+        feeds = [self.feed(1), self.feed(2)]
+        held = await defer.gatherResults([defer.Deferred.fromCoroutine(f.claim()) for f in feeds])
+        self.assertEqual(sorted(held), [False, True])
+        holder, other = (feeds[0], feeds[1]) if held[0] else (feeds[1], feeds[0])
+        # The holder keeps it; the other cannot take it while the holder is active.
+        self.assertTrue(await holder.claim())
+        self.assertFalse(await other.claim())
+        self.assertFalse(await other.advance(3))
+
+    @coroutine_test
+    async def test_a_dead_holders_job_goes_on_from_where_it_stood(self) -> None:
+        await self.make_master(changes=2)
+        first, second, third = self.feed(1), self.feed(2), self.feed(3)
+        self.assertTrue(await first.claim())
+        await self.add_changes(3, 5)
+        self.assertTrue(await first.advance(4))
+        await self.set_active(1, False)
+        held = await defer.gatherResults(
+            [defer.Deferred.fromCoroutine(f.claim()) for f in (second, third)]
+        )
+        self.assertEqual(sorted(held), [False, True])
+        successor = second if held[0] else third
+        self.assertEqual(await successor.position(), 4)
+        self.assertEqual(await successor.change_ids_after(4, 100), [5])
+        # The old holder comes back: it has lost the job, and cannot move it.
+        await self.set_active(1, True)
+        self.assertFalse(await first.advance(5))
+        self.assertFalse(first.held)
+        self.assertFalse(await first.claim())
+
+    @coroutine_test
+    async def test_a_master_takes_the_job_only_once_it_is_active(self) -> None:
+        await self.make_master()
+        # Buildbot marks a master active only after its services have started.
+        await self.set_active(1, False)
+        starting, other = self.feed(1), self.feed(2)
+        self.assertFalse(await starting.claim())
+        self.assertTrue(await other.claim())
+        await self.set_active(1, True)
+        self.assertFalse(await starting.claim())
+
+    @coroutine_test
+    async def test_a_holder_that_stops_cleanly_gives_the_job_up_at_once(self) -> None:
+        await self.make_master()
+        first, second = self.feed(1), self.feed(2)
+        self.assertTrue(await first.claim())
+        await first.release()
+        self.assertTrue(await second.claim())
+        self.assertFalse(await first.claim())
+
+    @coroutine_test
+    async def test_a_holder_whose_master_row_is_gone_loses_the_job(self) -> None:
+        await self.make_master()
+        first, second = self.feed(1), self.feed(2)
+        self.assertTrue(await first.claim())
+
+        def forget(conn: Any) -> None:
+            masters = self.master.db.model.masters
+            with conn.begin():
+                conn.execute(sa.delete(masters).where(masters.c.id == 1))
+
+        await self.master.db.pool.do(forget)
+        self.assertTrue(await second.claim())
+
+
+class SQLiteJobTests(JobTests, unittest.TestCase):
+    database_kind = "sqlite"
+
+
+class PostgreSQLJobTests(JobTests, unittest.TestCase):
+    database_kind = "postgresql"
+
+
+class MariaDBJobTests(JobTests, unittest.TestCase):
+    database_kind = "mariadb"
