@@ -26,6 +26,8 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from buildbot_jira.delivery.database import create_table
+
 __all__ = ["JOBS_TABLE", "ChangeFeed", "jobs_table"]
 
 #: The name of the plugin's table of jobs.
@@ -43,16 +45,6 @@ jobs_table = sa.Table(
     # The last change ID handed to the holder's outbox.
     sa.Column("position", sa.BigInteger, nullable=False),
 )
-
-
-def _create_table(conn: Any) -> None:
-    try:
-        with conn.begin():
-            metadata.create_all(conn, checkfirst=True)
-    except sa.exc.DatabaseError:
-        # Another master created it meanwhile: if it is there now, all is well.
-        if not sa.inspect(conn).has_table(JOBS_TABLE):
-            raise
 
 
 class ChangeFeed:
@@ -79,7 +71,7 @@ class ChangeFeed:
 
     async def _ensure_table(self) -> None:
         if not self._created:
-            await self._pool.do(_create_table)
+            await self._pool.do(create_table, jobs_table)
             self._created = True
 
     async def claim(self) -> bool:

@@ -36,7 +36,7 @@ from buildbot_jira.delivery.store import (
     state_name,
 )
 
-__all__ = ["OUTBOX_TABLE", "DatabaseStore", "outbox_table"]
+__all__ = ["OUTBOX_TABLE", "DatabaseStore", "create_table", "outbox_table"]
 
 T = TypeVar("T")
 
@@ -70,13 +70,14 @@ outbox_table = sa.Table(
 )
 
 
-def _create_table(conn: Any) -> None:
+def create_table(conn: Any, table: sa.Table) -> None:
+    """Create ``table`` if it is missing; another master creating it meanwhile is fine."""
     try:
         with conn.begin():
-            metadata.create_all(conn, checkfirst=True)
+            table.metadata.create_all(conn, tables=[table], checkfirst=True)
     except sa.exc.DatabaseError:
         # Another master created it meanwhile: if it is there now, all is well.
-        if not sa.inspect(conn).has_table(OUTBOX_TABLE):
+        if not sa.inspect(conn).has_table(table.name):
             raise
 
 
@@ -116,7 +117,7 @@ class DatabaseStore:
 
     async def _ensure_table(self) -> None:
         if not self._created:
-            await self._pool.do(_create_table)
+            await self._pool.do(create_table, outbox_table)
             self._created = True
 
     # -- loading ------------------------------------------------------------------
