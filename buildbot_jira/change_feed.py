@@ -18,6 +18,13 @@ there, and the dead one's outbox rows are adopted like any others.
 The first holder starts at the change that was newest when its reporter
 started: a reporter sends what happens from when it is first configured,
 not a repository's history.
+
+On PostgreSQL and MySQL a change ID is handed out when its ``INSERT``
+runs, not when it commits: change 7 may become visible after change 8.
+The holder reads change IDs only while they follow each other; at a gap it
+stops and waits (:class:`Gaps`), and only a gap that has stayed open for
+:data:`GAP_GRACE` seconds (an ``INSERT`` that was rolled back, a change
+that was deleted) is passed over.
 """
 
 from __future__ import annotations
@@ -28,7 +35,10 @@ import sqlalchemy as sa
 
 from buildbot_jira.delivery.database import create_table
 
-__all__ = ["JOBS_TABLE", "ChangeFeed", "jobs_table"]
+__all__ = ["GAP_GRACE", "JOBS_TABLE", "ChangeFeed", "Gaps", "jobs_table"]
+
+#: Seconds a gap in the change IDs may take to fill before it is passed over.
+GAP_GRACE = 10.0
 
 #: The name of the plugin's table of jobs.
 JOBS_TABLE = "buildbot_jira_jobs"
@@ -45,6 +55,41 @@ jobs_table = sa.Table(
     # The last change ID handed to the holder's outbox.
     sa.Column("position", sa.BigInteger, nullable=False),
 )
+
+
+class Gaps:
+    """Which of the change IDs read after a position may be handled now.
+
+    :param grace: seconds a missing ID is waited for, from when it is first seen missing.
+    """
+
+    def __init__(self, grace: float = GAP_GRACE) -> None:
+        self.grace = grace
+        self._missing: tuple[int, float] | None = None  # the first missing ID, and since when
+
+    def __repr__(self) -> str:
+        return f"<Gaps grace={self.grace} missing={self._missing}>"
+
+    def usable(self, position: int, ids: list[int], now: float) -> tuple[list[int], float | None]:
+        """The IDs of ``ids`` (ascending, after ``position``) to handle now, and a wait.
+
+        The IDs that follow ``position`` without a gap, and past a gap once
+        it has been open for :attr:`grace` seconds. The wait is None, or the
+        seconds after which the gap that stopped them may be passed over.
+        """
+        usable: list[int] = []
+        expected = position + 1
+        for changeid in ids:
+            if changeid > expected:
+                if self._missing is None or self._missing[0] != expected:
+                    self._missing = (expected, now)
+                waited = now - self._missing[1]
+                if waited < self.grace:
+                    return usable, self.grace - waited
+                self._missing = None
+            usable.append(changeid)
+            expected = changeid + 1
+        return usable, None
 
 
 class ChangeFeed:

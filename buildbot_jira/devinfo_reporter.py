@@ -19,7 +19,7 @@ with the same numbers, and Jira keeps one. What a change becomes is pure:
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from typing import Any
 
 from buildbot.process.properties import Properties
@@ -27,21 +27,23 @@ from twisted.internet import defer, task
 from twisted.logger import Logger
 
 from buildbot_jira.adoption import MasterWatch
-from buildbot_jira.change_feed import ChangeFeed
+from buildbot_jira.change_feed import ChangeFeed, Gaps
 from buildbot_jira.connection import JiraConnection
-from buildbot_jira.delivery.client import DeliveryClient
+from buildbot_jira.delivery.client import DeliveryClient, DevinfoDelivery
 from buildbot_jira.delivery.outbox import Update
 from buildbot_jira.devinfo_options import DevinfoReporterOptions, parse_devinfo_reporter
 from buildbot_jira.events import JiraEventGenerator
-from buildbot_jira.jira.client import JiraCloud, SubmitResult
-from buildbot_jira.jira.model import EntityType
-from buildbot_jira.jira.rate_limits import RateLimits
 from buildbot_jira.mapping.builds import Skip
 from buildbot_jira.mapping.devinfo import ChangeFacts, DevinfoMapping, map_change
 from buildbot_jira.options import ReporterOptions
 from buildbot_jira.reporter_base import JiraReporterBase
 
-__all__ = ["CHANGES_PER_READ", "CLAIM_INTERVAL", "DevinfoDelivery", "JiraDevInfoReporter"]
+__all__ = [
+    "CHANGES_PER_READ",
+    "CLAIM_INTERVAL",
+    "UPDATES_PER_CHANGE",
+    "JiraDevInfoReporter",
+]
 
 log = Logger()
 
@@ -49,37 +51,8 @@ log = Logger()
 CLAIM_INTERVAL = 30.0
 #: Changes read at a time; the job moves on after each read.
 CHANGES_PER_READ = 100
-
-
-class DevinfoDelivery:
-    """The site's client as a devinfo outbox sends through it, with ``preventTransitions``."""
-
-    def __init__(self, client: JiraCloud, *, prevent_transitions: bool) -> None:
-        self.client = client
-        self.prevent_transitions = prevent_transitions
-
-    def __repr__(self) -> str:
-        return f"<DevinfoDelivery {self.client!r} prevent_transitions={self.prevent_transitions}>"
-
-    @property
-    def site(self) -> str:
-        """The Jira site's host name."""
-        return self.client.site
-
-    @property
-    def limits(self) -> RateLimits:
-        """The site's pacing and rate limits."""
-        return self.client.limits
-
-    async def submit(
-        self, entity: EntityType, payloads: Sequence[Mapping[str, Any]], /
-    ) -> SubmitResult:
-        """Send repositories; Jira acts on smart commits unless told not to."""
-        if entity != "devinfo":
-            raise ValueError(f"a devinfo outbox sends devinfo only, not {entity!r}")
-        return await self.client.submit_development_information(
-            payloads, prevent_transitions=True if self.prevent_transitions else None
-        )
+#: The most updates one change makes: its commit, its branch, its pull request.
+UPDATES_PER_CHANGE = 3
 
 
 class JiraDevInfoReporter(JiraReporterBase):
@@ -97,6 +70,8 @@ class JiraDevInfoReporter(JiraReporterBase):
     _poll: task.LoopingCall | None = None
     _draining: defer.Deferred[None] | None = None
     _again = False
+    _retry: Any = None  # the delayed call that reads again once a gap may be passed over
+    _gaps: Gaps | None = None
 
     @classmethod
     def parse_options(
@@ -127,27 +102,55 @@ class JiraDevInfoReporter(JiraReporterBase):
     # -- life cycle -------------------------------------------------------------
 
     async def start_delivery(self) -> None:
-        """Start the outbox, then take part in the job: claim it, follow new changes."""
+        """Start the outbox, then take part in the job: claim it, follow new changes.
+
+        A database that fails here is logged, and the poll tries again: the
+        master starts, and its builds are reported, in any case.
+        """
         await super().start_delivery()
-        if self._feed is None:
-            objectid = await self.master.db.state.getObjectId(
-                self.name, f"buildbot_jira.{type(self).__name__}"
-            )
-            self._feed = ChangeFeed(master=self.master, objectid=objectid)
-        await self._feed.note_start()
-        self._changes = await self.master.mq.startConsuming(
-            self._new_change, ("changes", None, "new")
-        )
-        # A master takes the job once it is active: Buildbot says so after the services start.
-        self._started = await self.master.mq.startConsuming(
-            self._master_started, ("masters", None, "started")
-        )
-        # A master that stops may leave the job to this one: try at once.
-        self._claims = MasterWatch(master=self.master, outbox=_Claimer(self), name=self.name)
-        await self._claims.start()
-        self._poll = task.LoopingCall(self.drain_soon)
+        self._poll = task.LoopingCall(self._tick)
         self._poll.clock = self.master.reactor
         self._poll.start(CLAIM_INTERVAL, now=False)
+        await self._follow()
+
+    async def _follow(self) -> None:
+        """Find the job, note where it starts, subscribe to new changes and masters."""
+        try:
+            if self._feed is None:
+                objectid = await self.master.db.state.getObjectId(
+                    self.name, f"buildbot_jira.{type(self).__name__}"
+                )
+                self._feed = ChangeFeed(master=self.master, objectid=objectid)
+            await self._feed.note_start()
+            if self._changes is None:
+                self._changes = await self.master.mq.startConsuming(
+                    self._new_change, ("changes", None, "new")
+                )
+            # A master takes the job once it is active: Buildbot says so after the services start.
+            if self._started is None:
+                self._started = await self.master.mq.startConsuming(
+                    self._master_started, ("masters", None, "started")
+                )
+            # A master that stops may leave the job to this one: try at once.
+            if self._claims is None:
+                claims = MasterWatch(master=self.master, outbox=_Claimer(self), name=self.name)
+                await claims.start()
+                self._claims = claims
+        except Exception:  # noqa: BLE001 - the master must start; the poll tries again
+            log.failure(
+                "{reporter}: could not start following changes; trying again in {interval} s",
+                reporter=self.name,
+                interval=CLAIM_INTERVAL,
+            )
+
+    def _tick(self) -> None:
+        """The poll: follow changes if that failed so far, then read what is new."""
+        if self._poll is None:
+            return
+        if self._claims is None:
+            defer.Deferred.fromCoroutine(self._follow()).addCallback(lambda _: self.drain_soon())
+        else:
+            self.drain_soon()
 
     def stopService(self) -> defer.Deferred[None]:
         """Stop following changes, finish the read under way, give the job up, stop."""
@@ -160,6 +163,9 @@ class JiraDevInfoReporter(JiraReporterBase):
             poll, self._poll = self._poll, None
             if poll is not None and poll.running:
                 poll.stop()
+            retry, self._retry = self._retry, None
+            if retry is not None and retry.active():
+                retry.cancel()
             claims, self._claims = self._claims, None
             if claims is not None:
                 await claims.stop()
@@ -217,42 +223,88 @@ class JiraDevInfoReporter(JiraReporterBase):
         feed, outbox = self._feed, self.outbox
         if feed is None or outbox is None or self.options is None:
             return
+        if self.idle_reason is not None:
+            # Idle since a reconfig: another master may send the changes meanwhile.
+            await feed.release()
+            return
         held = feed.held
         # Asked at every read: a master that was taken for dead has lost the job.
         if not await feed.claim():
             if held:
-                log.info(
-                    "{reporter}: another master sends the changes from now on",
-                    reporter=self.name,
-                )
+                self._lost()
             return
         if not held:
             log.info("{reporter}: this master now sends the changes", reporter=self.name)
+        if self._gaps is None:
+            self._gaps = Gaps()
         while self._changes is not None:
-            position = await feed.position()
-            ids = await feed.change_ids_after(position, CHANGES_PER_READ)
-            if not ids:
+            # Back-pressure: no more changes than the outbox has room for.
+            room = min(CHANGES_PER_READ, (outbox.cap - len(outbox)) // UPDATES_PER_CHANGE)
+            if room <= 0:
+                self.log_debug("the outbox is full; new changes wait for Jira to take some")
                 return
-            for changeid in ids:
-                await self._send_change(changeid)
+            position = await feed.position()
+            ids = await feed.change_ids_after(position, room)
+            usable, wait = self._gaps.usable(position, ids, self.master.reactor.seconds())
+            if wait is not None:
+                self._read_again_in(wait)
+            if not usable:
+                return
+            dropped = outbox.dropped
+            handled = position
+            for changeid in usable:
+                if not await self._send_change(changeid):
+                    break
+                handled = changeid
             # Saved before the job moves on: a master that dies now loses nothing.
-            await outbox.flush()
-            if not await feed.advance(ids[-1]):
-                log.info(
-                    "{reporter}: another master sends the changes from now on",
+            saved = await outbox.flush()
+            if outbox.dropped != dropped or not saved:
+                # What was lost or is unsaved is made again from the changes at the next read.
+                log.warn(
+                    "{reporter}: the outbox could not keep changes {first} to {last}; "
+                    "they are read again later",
                     reporter=self.name,
+                    first=usable[0],
+                    last=usable[-1],
                 )
                 return
-            if len(ids) < CHANGES_PER_READ:
+            if handled == position:
+                return
+            if not await feed.advance(handled):
+                self._lost()
+                return
+            if handled != usable[-1] or wait is not None or len(ids) < room:
                 return
 
-    async def _send_change(self, changeid: int) -> None:
-        """Queue what change ``changeid`` becomes; a change that cannot be read is logged."""
+    def _lost(self) -> None:
+        log.info("{reporter}: another master sends the changes from now on", reporter=self.name)
+
+    def _read_again_in(self, seconds: float) -> None:
+        """Read once more after ``seconds``: a gap in the change IDs may be passed over then."""
+        if self._retry is not None and self._retry.active():
+            return
+        self._retry = self.master.reactor.callLater(seconds, self.drain_soon)
+
+    async def _send_change(self, changeid: int) -> bool:
+        """Queue what change ``changeid`` becomes; False if it could not be read.
+
+        A change that cannot be mapped is logged and passed over: one odd
+        change must not hold the others back. One that cannot be read (the
+        database failed) stops the read, and the next read tries it again.
+        """
         assert self._feed is not None
         try:
             change = await self._feed.read_change(changeid)
-            if change is None:
-                return
+        except Exception:  # noqa: BLE001 - read again from this change next time
+            log.failure(
+                "{reporter}: could not read change {changeid}; trying again later",
+                reporter=self.name,
+                changeid=changeid,
+            )
+            return False
+        if change is None:
+            return True
+        try:
             await self.report_change(ChangeFacts.from_change(change))
         except Exception:  # noqa: BLE001 - one odd change must not hold the others back
             log.failure(
@@ -260,6 +312,7 @@ class JiraDevInfoReporter(JiraReporterBase):
                 reporter=self.name,
                 changeid=changeid,
             )
+        return True
 
     async def report_change(self, change: ChangeFacts) -> int:
         """Queue the commit, branch and review of ``change``; how many entities."""

@@ -16,11 +16,11 @@ from typing import Any
 
 import attrs
 from buildbot import config
-from buildbot.process import buildstep, remotecommand
+from buildbot.process import buildstep
 from buildbot.process.results import FAILURE, SUCCESS, WARNINGS, statusToString
 from buildbot.reporters.utils import getURLForBuild
-from buildbot.worker.protocols.base import FileWriterImpl
 from twisted.internet import defer
+from twisted.logger import Logger
 
 from buildbot_jira.arguments import closest
 from buildbot_jira.connection import connect
@@ -38,7 +38,7 @@ from buildbot_jira.feature_flag_options import (
 )
 from buildbot_jira.jira.client import JiraCloud, RetryPolicy, SubmitResult
 from buildbot_jira.jira.errors import JiraConfigError, JiraError, JiraUnavailableError
-from buildbot_jira.jira.model import SequenceNumbers, iso_timestamp
+from buildbot_jira.jira.model import MAX_INT64, SequenceNumbers, iso_timestamp
 from buildbot_jira.mapping.builds import BuildMapping, Skip
 from buildbot_jira.mapping.feature_flags import (
     FeatureFlag,
@@ -53,8 +53,11 @@ from buildbot_jira.mapping.flags_file import (
     parse_flags_file,
 )
 from buildbot_jira.mapping.keys import parse_issue_keys_property
+from buildbot_jira.worker_file import WorkerFileError, read_worker_file
 
 __all__ = ["FLAG_RETRY", "JiraFeatureFlag"]
+
+log = Logger()
 
 #: A few quick retries: the step's ``wait_timeout`` bounds the whole exchange.
 FLAG_RETRY = RetryPolicy(max_attempts=3, max_delay=10.0, max_retry_after=30.0)
@@ -66,22 +69,6 @@ class _NotSent(Exception):
     def __init__(self, message: str, summary: str) -> None:
         super().__init__(message)
         self.summary = summary
-
-
-class _FileContent(FileWriterImpl):
-    """Keeps what the worker sends of a file, up to ``limit`` bytes, in memory."""
-
-    def __init__(self, limit: int) -> None:
-        self.limit = limit
-        self.data = bytearray()
-
-    def remote_write(self, data: bytes | str) -> None:
-        """Keep a block of the file (the worker sends bytes; a local worker may send text)."""
-        block = data.encode("utf-8") if isinstance(data, str) else bytes(data)
-        self.data += block[: max(0, self.limit - len(self.data))]
-
-    def remote_close(self) -> None:
-        """The file is all sent."""
 
 
 class JiraFeatureFlag(buildstep.BuildStep):
@@ -180,8 +167,9 @@ class JiraFeatureFlag(buildstep.BuildStep):
             await self._write_sent(flags, "Dry run: this would be sent (nothing was)")
             self._summary = f"Jira feature flags: dry run, {self._describe(flags)}"
             return WARNINGS if len(flags) < len(declarations) or not flags else SUCCESS
-        connection = await connect(self.master, site, retry=FLAG_RETRY, user=self.name)
+        connection = None
         try:
+            connection = await connect(self.master, site, retry=FLAG_RETRY, user=self.name)
             exchange = defer.Deferred.fromCoroutine(
                 self._exchange(connection.client, declarations, keys, options)
             )
@@ -194,8 +182,13 @@ class JiraFeatureFlag(buildstep.BuildStep):
         except JiraError as problem:
             message = f"Sending to Jira's feature flags API failed: {problem}\n{problem.hint}"
             return await self._not_sent(_NotSent(message, problem.summary))
+        except Exception as problem:  # noqa: BLE001 - never a build's exception for Jira's sake
+            log.failure("{step}: could not report feature flags to Jira", step=self.name)
+            message = f"Could not report to Jira: {type(problem).__name__} (see the master's log)"
+            return await self._not_sent(_NotSent(message, "error"))
         finally:
-            await connection.release()
+            if connection is not None:
+                await connection.release()
         return await self._conclude(flags, result, len(declarations), options)
 
     async def _render(self, renderable: Any, argument: str) -> Any:
@@ -204,6 +197,10 @@ class JiraFeatureFlag(buildstep.BuildStep):
         except (KeyError, ValueError, TypeError) as problem:
             # A missing secret or property: Buildbot's message names it, never a value.
             raise JiraConfigError(f"{argument} could not be rendered: {problem}") from None
+        except Exception as problem:  # noqa: BLE001 - its message may hold what it rendered
+            raise JiraConfigError(
+                f"{argument} could not be rendered ({type(problem).__name__})"
+            ) from None
 
     async def _declarations(self, options: FeatureFlagOptions) -> tuple[FlagDeclaration, ...]:
         rendered = {name: await self._render(getattr(options, name), name) for name in RENDERED}
@@ -211,38 +208,26 @@ class JiraFeatureFlag(buildstep.BuildStep):
             return (options.declaration(rendered),)
         path = str(rendered_text(rendered["flags_file"], "flags_file", required=True))
         try:
+            content = await read_worker_file(
+                self, path, limit=MAX_FLAGS_FILE_BYTES, what="flags file"
+            )
             return parse_flags_file(
-                decode_flags_file(await self._read_worker_file(path), path),
+                decode_flags_file(content, path),
                 environment=rendered_text(rendered["environment"], "environment"),
                 environment_type=rendered_type(rendered["environment_type"]),
                 rules=options.rules,
             )
-        except FlagsFileError as problem:
-            lines = "\n".join(f"  {line}" for line in problem.problems)
+        except WorkerFileError as problem:
+            raise _NotSent(str(problem), problem.summary) from None
+        except (FlagsFileError, RecursionError) as problem:
+            found = (
+                problem.problems if isinstance(problem, FlagsFileError) else ["nested too deeply"]
+            )
+            lines = "\n".join(f"  {line}" for line in found)
             raise _NotSent(
                 f"The flags file {path!r} is refused; nothing is sent:\n{lines}",
                 "flags file refused",
             ) from None
-
-    async def _read_worker_file(self, path: str) -> bytes:
-        """The file at ``path`` (relative to the workdir), read through the worker."""
-        if self.workerVersion("uploadFile") is None:
-            raise _NotSent("The worker cannot send files (no uploadFile command)", "no file")
-        content = _FileContent(MAX_FLAGS_FILE_BYTES + 1)
-        source = "slavesrc" if self.workerVersionIsOlderThan("uploadFile", "3.0") else "workersrc"
-        args = {"workdir": self.workdir, "writer": content, source: path, "blocksize": 32 * 1024}
-        args["maxsize"] = MAX_FLAGS_FILE_BYTES + 1
-        command = remotecommand.RemoteCommand("uploadFile", args, collectStderr=True)
-        await self.runCommand(command)
-        if len(content.data) > MAX_FLAGS_FILE_BYTES:
-            raise _NotSent(f"The flags file {path!r} is larger than 1 MiB", "flags file too large")
-        if command.didFail():
-            said = command.stderr.strip() or f"exit status {command.rc}"
-            raise _NotSent(
-                f"The flags file {path!r} could not be read in {self.workdir!r}: {said}",
-                "no flags file",
-            )
-        return bytes(content.data)
 
     async def _build_keys(
         self, options: FeatureFlagOptions, declarations: Sequence[FlagDeclaration]
@@ -298,7 +283,7 @@ class JiraFeatureFlag(buildstep.BuildStep):
                 issue_keys=keys,
                 last_updated=iso_timestamp(now),
                 # Above what Jira holds, or it ignores the update.
-                update_sequence_id=max(sequence.next(now), last + 1),
+                update_sequence_id=min(MAX_INT64, max(sequence.next(now), last + 1)),
                 fallback_url=url,
                 environment_types=options.environment_types,
                 known=known,

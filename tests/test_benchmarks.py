@@ -115,6 +115,9 @@ class SmokeTests(unittest.TestCase):
                 *("--idle-step-seconds", "0", "--idle-gap", "0.1"),
             ),
             "cost": start_benchmark("cost", "--builds", "2", "--window", "1", "--steps", "2"),
+            "devinfo": start_benchmark(
+                "devinfo", *("--changes", "5", "--trickle", "1", "--gap", "1.1")
+            ),
         }
 
     @classmethod
@@ -130,6 +133,7 @@ class SmokeTests(unittest.TestCase):
         output, _ = self.runs[name].communicate(timeout=120)
         self.assertEqual(self.runs[name].returncode, 0, output)
         self.assertNotIn("NOT every build", output)
+        self.assertNotIn("NOT every commit", output)
         self.assertNotIn("errors; the first", output)
         self.assertIn("buildbot-jira", output.splitlines()[0])
         return output
@@ -157,3 +161,23 @@ class SmokeTests(unittest.TestCase):
             for window in ("1-1", "2-2"):
                 self.assertRegex(output, rf"(?m)^2\s+{reporter}\s+{window}(\s+\d+){{4}}$")
         self.assertRegex(output, r"(?m)^2(\s+\d+\.\d\dx){4}\s+[+-]\d+ %\s+[+-]\d+ %$")
+
+    def test_devinfo_prints_requests_latencies_and_database_calls(self) -> None:
+        output = self.output("devinfo")
+        posts = re.search(
+            r"^bulk POSTs per change\s+(\d\.\d{3}) \((\d+)\)\s+(\d\.\d{3}) \((\d+)\)$", output, re.M
+        )
+        assert posts is not None, output
+        # One trickled change, one request; five changes together, one to five requests.
+        self.assertEqual(int(posts.group(2)), 1, output)
+        self.assertTrue(1 <= int(posts.group(4)) <= 5, output)
+        self.assertRegex(output, r"(?m)^added -> stored in Jira, p50 / p95 ms(\s+\d+ / \d+){2}$")
+        with_it = re.search(
+            r"(?m)^database calls per change, with the reporter\s+-\s+\S+ \((\d+)\)$", output
+        )
+        without = re.search(
+            r"(?m)^database calls per change, without it\s+-\s+\S+ \((\d+)\)$", output
+        )
+        assert with_it is not None, output
+        assert without is not None, output
+        self.assertGreater(int(with_it.group(1)), int(without.group(1)), output)

@@ -16,7 +16,7 @@ from buildbot.test.fake import fakemaster
 from twisted.internet import defer
 from twisted.trial import unittest
 
-from buildbot_jira.change_feed import ChangeFeed
+from buildbot_jira.change_feed import ChangeFeed, Gaps
 from tests.cluster.databases import DatabaseKind, DatabaseServer, start_database_server
 from tests.support import coroutine_test
 
@@ -52,12 +52,13 @@ class JobTests(_OnADatabase):
 
     async def make_master(self, changes: int = 3) -> Any:
         name = f"jobs_{self.database_kind}_{self._testMethodName[-20:]}".lower()
+        self.url = self.database.create(name)
         master = await fakemaster.make_master(
             self,
             wantDb=True,
             wantData=True,
             wantRealReactor=True,
-            db_url=self.database.create(name),
+            db_url=self.url,
         )
         rows: list[Any] = [fakedb.Master(id=i, name=f"vm:/srv/{i}", active=1) for i in (1, 2, 3)]
         rows += [fakedb.SourceStamp(id=1, revision="r", branch="b")]
@@ -187,13 +188,51 @@ class JobTests(_OnADatabase):
         self.assertTrue(await second.claim())
 
 
+class ConcurrentWriterTests(JobTests):
+    """Checks that need two writers at once: a database server, not SQLite."""
+
+    @coroutine_test
+    async def test_a_change_that_commits_after_a_later_one_is_waited_for(self) -> None:
+        await self.make_master(changes=3)
+        feed = self.feed(1)
+        self.assertTrue(await feed.claim())
+        # Another master's change source has inserted change 4 and not committed yet.
+        # Buildbot's own URL arguments (max_idle, storage_engine) are no driver's.
+        engine = sa.create_engine(sa.engine.make_url(self.url).set(query={}))
+        self.addCleanup(engine.dispose)
+        other = engine.connect()
+        self.addCleanup(other.close)
+        transaction = other.begin()
+        other.execute(
+            self.master.db.model.changes.insert().values(
+                changeid=4,
+                author="ann",
+                comments="ABC-4",
+                revision="4" * 40,
+                when_timestamp=0,
+                repository="",
+                codebase="",
+                project="",
+                sourcestampid=1,
+            )
+        )
+        await self.add_changes(5, 5)
+        gaps = Gaps(grace=10)
+        ids = await feed.change_ids_after(3, 100)
+        self.assertEqual(ids, [5], "the uncommitted change is not visible yet")
+        self.assertEqual(gaps.usable(3, ids, now=0), ([], 10), "so the read stops before 5")
+        transaction.commit()
+        ids = await feed.change_ids_after(3, 100)
+        self.assertEqual(gaps.usable(3, ids, now=1), ([4, 5], None))
+
+
 class SQLiteJobTests(JobTests, unittest.TestCase):
     database_kind = "sqlite"
 
 
-class PostgreSQLJobTests(JobTests, unittest.TestCase):
+class PostgreSQLJobTests(ConcurrentWriterTests, unittest.TestCase):
     database_kind = "postgresql"
 
 
-class MariaDBJobTests(JobTests, unittest.TestCase):
+class MariaDBJobTests(ConcurrentWriterTests, unittest.TestCase):
     database_kind = "mariadb"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from buildbot.interfaces import IRenderable
 from buildbot.plugins import util
 from buildbot.process.remotetransfer import StringFileWriter
 from buildbot.process.results import FAILURE, SUCCESS, WARNINGS
@@ -12,10 +13,12 @@ from buildbot.test.reactor import TestReactorMixin
 from buildbot.test.steps import ExpectRemoteRef, ExpectUploadFile, TestBuildStepMixin
 from twisted.internet import defer
 from twisted.trial import unittest
+from zope.interface import implementer
 
-from buildbot_jira import feature_flag_step
+from buildbot_jira import feature_flag_step, worker_file
 from buildbot_jira.feature_flag_step import FLAG_RETRY, JiraFeatureFlag
 from buildbot_jira.jira.errors import JiraPermissionError, JiraUnavailableError
+from buildbot_jira.jira.model import MAX_INT64
 from buildbot_jira.jira.results import Rejection, SubmitResult
 from buildbot_jira.jira.retry import RetryPolicy
 from buildbot_jira.mapping.flags_file import MAX_FLAGS_FILE_BYTES
@@ -164,6 +167,44 @@ class FeatureFlagStepTests(TestBuildStepMixin, TestReactorMixin, unittest.TestCa
         self.assertEqual(flag["summary"]["status"]["rollout"], {"percentage": 25})
 
     @coroutine_test
+    async def test_a_sequence_at_jiras_maximum_stays_within_the_contract(self) -> None:
+        self.jira.stored["new-checkout"] = {"details": [], "updateSequenceId": MAX_INT64}
+        self.flag_step()
+        self.expect_outcome(SUCCESS)
+        await self.run_step()
+        (flag,) = self.sent()  # validated against the contract's schema
+        self.assertEqual(flag["updateSequenceId"], MAX_INT64)
+
+    @coroutine_test
+    async def test_a_connection_that_fails_oddly_warns_and_the_build_goes_on(self) -> None:
+        async def broken(master: Any, site: JiraSite[str], **kwargs: Any) -> FakeConnection:
+            raise RuntimeError(f"no connection with {SECRET}")
+
+        self.patch(feature_flag_step, "connect", broken)
+        step = self.flag_step()
+        self.expect_outcome(WARNINGS, "Jira feature flags: error (warnings)")
+        await self.run_step()
+        text = self.log_text(step)
+        self.assertIn("Could not report to Jira: RuntimeError (see the master's log)", text)
+        self.assertNotIn(SECRET, text)
+        self.assertEqual(len(self.flushLoggedErrors(RuntimeError)), 1)
+
+    @coroutine_test
+    async def test_a_renderable_that_raises_anything_is_a_configuration_error(self) -> None:
+        @implementer(IRenderable)
+        class Broken:
+            def getRenderingFor(self, properties: Any) -> Any:
+                raise OSError(f"vault sealed; the token was {SECRET}")
+
+        step = self.flag_step(environment=Broken())
+        self.expect_outcome(WARNINGS, "Jira feature flags: configuration error (warnings)")
+        await self.run_step()
+        text = self.log_text(step)
+        self.assertIn("environment could not be rendered (OSError)", text)
+        self.assertNotIn(SECRET, text)
+        self.assertEqual(self.connections, [])
+
+    @coroutine_test
     async def test_keep_environments_false_reads_nothing_back(self) -> None:
         self.jira.stored["new-checkout"] = {"details": [], "updateSequenceId": 5}
         self.flag_step(keep_environments=False)
@@ -282,7 +323,7 @@ class FeatureFlagStepTests(TestBuildStepMixin, TestReactorMixin, unittest.TestCa
             workdir="wkdir",
             blocksize=32 * 1024,
             maxsize=MAX_FLAGS_FILE_BYTES + 1,
-            writer=ExpectRemoteRef(feature_flag_step._FileContent),
+            writer=ExpectRemoteRef(worker_file._FileContent),
         )
         if content is not None:
             expectation.upload_string(content)
@@ -353,6 +394,31 @@ class FeatureFlagStepTests(TestBuildStepMixin, TestReactorMixin, unittest.TestCa
         await self.run_step()
         self.assertIn("larger than 1 MiB", self.log_text(step))
 
+    @coroutine_test
+    async def test_a_yaml_alias_bomb_is_refused_quickly(self) -> None:
+        # Twelve levels of nine aliases each: a full repr would list 9**12 items.
+        lines = ["flags:", "  a: &a [x, x, x, x, x, x, x, x, x]"]
+        for level in range(1, 12):
+            name, below = chr(97 + level), chr(96 + level)
+            lines.append(f"  {name}: &{name} [{', '.join(['*' + below] * 9)}]")
+        lines.append("  boom: {enabled: *l}")
+        step = self.file_step()
+        self.expect_file("flags.yaml", "\n".join(lines) + "\n")
+        self.expect_outcome(WARNINGS, "Jira feature flags: flags file refused (warnings)")
+        await self.run_step()
+        text = self.log_text(step)
+        self.assertIn("flag 'l': must be true, false or a mapping, not [[[[...], ", text)
+        self.assertIn("flag 'boom': enabled must be true or false, not [[[[", text)
+        self.assertLess(len(text), 4_000)
+
+    @coroutine_test
+    async def test_a_deeply_nested_file_is_refused(self) -> None:
+        step = self.file_step()
+        self.expect_file("flags.yaml", "flags: " + "[" * 50_000 + "]" * 50_000)
+        self.expect_outcome(WARNINGS, "Jira feature flags: flags file refused (warnings)")
+        await self.run_step()
+        self.assertIn("nested too deeply", self.log_text(step))
+
     def test_the_writer_is_a_worker_file_writer(self) -> None:
         # What the worker protocols wrap: like Buildbot's own StringFileWriter.
-        self.assertTrue(issubclass(feature_flag_step._FileContent, StringFileWriter.__mro__[1]))
+        self.assertTrue(issubclass(worker_file._FileContent, StringFileWriter.__mro__[1]))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import string
+import sys
 import unittest
 from typing import Any
 
@@ -263,6 +264,41 @@ flags:
             decode_flags_file(b"flags: [unclosed", "flags.yml")
         with self.assertRaisesRegex(FlagsFileError, "not UTF-8 JSON"):
             decode_flags_file(b"\xff{}", "flags.json")
+
+    def test_a_flags_url_beside_environments_must_be_a_web_url(self) -> None:
+        data = {"flags": {"a": {"url": "javascript:alert(1)", "environments": {"qa": True}}}}
+        with self.assertRaises(FlagsFileError) as caught:
+            parse_flags_file(data)
+        self.assertEqual(
+            caught.exception.problems,
+            ("flag 'a': url must be an http:// or https:// URL, not 'javascript:alert(1)'",),
+        )
+
+    def test_nesting_too_deep_to_read_is_refused(self) -> None:
+        for content, name in ((b"[" * 100_000, "flags.json"), (b"a: " + b"[" * 100_000, "f.yaml")):
+            with self.assertRaisesRegex(FlagsFileError, "nested too deeply to read"):
+                decode_flags_file(content, name)
+
+    def test_values_in_messages_are_short_whatever_they_hold(self) -> None:
+        bomb: list[object] = ["x"] * 9
+        for _ in range(12):  # what YAML's aliases make: 9**12 items, if expanded
+            bomb = [bomb] * 9
+        huge = 10**5000 if hasattr(sys, "set_int_max_str_digits") else 10**100
+        data = {
+            "flags": {
+                "a": bomb,
+                "b": {"enabled": True, "environment": "qa", "rollout_text": bomb},
+                "c": {"enabled": True, "environment": "qa", "issue_keys": [bomb]},
+                "d": {"enabled": True, "environment": "qa", "rollout_percentage": huge},
+                "e": {"enabled": "x" * 1_000_000, "environment": "qa"},
+            }
+        }
+        with self.assertRaises(FlagsFileError) as caught:
+            parse_flags_file(data)
+        problems = caught.exception.problems
+        self.assertEqual(len(problems), 5, problems)
+        self.assertTrue(all(len(problem) < 300 for problem in problems), problems)
+        self.assertIn("flag 'a': must be true, false or a mapping, not [[[[...]", problems[0])
 
     def test_issue_keys_of_a_file_follow_the_rules(self) -> None:
         data = {"flags": {"a": {"enabled": True, "issue_keys": "abc-1, OPS-2"}}}

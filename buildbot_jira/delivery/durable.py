@@ -63,9 +63,12 @@ class DurableLedger:
         opened = self.rules.open.get(slot)
         return None if opened is None else Saved(OPEN, opened)
 
-    async def flush(self) -> None:
-        """Write the rows of every slot changed so far (see :class:`ChangeWriter`)."""
-        await self._writer.flush()
+    async def flush(self) -> bool:
+        """Write the rows of every slot changed so far; whether they are saved.
+
+        See :class:`ChangeWriter`.
+        """
+        return await self._writer.flush()
 
     # -- changes ------------------------------------------------------------------
 

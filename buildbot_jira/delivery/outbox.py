@@ -181,9 +181,9 @@ class Outbox:
         self._save_soon()
         return adopted
 
-    async def flush(self) -> None:
-        """Save every update taken so far (the outbox saves them soon in any case)."""
-        await self._ledger.flush()
+    async def flush(self) -> bool:
+        """Save every update taken so far; False if a write failed (it is retried soon)."""
+        return await self._ledger.flush()
 
     def close(self, entity: str, key: str) -> None:
         """The entity will get no final state (its result is not reported): forget it."""

@@ -199,7 +199,7 @@ class ChangeWriter:
     row. Callers that arrive during a write wait for it and share one more
     after it. A write that fails is logged (``name`` names the outbox) and
     counts as done: delivery goes on, and its slots are written again next
-    time.
+    time; :meth:`flush` then answers False.
     """
 
     def __init__(
@@ -212,6 +212,7 @@ class ChangeWriter:
         self._writing: defer.Deferred[None] | None = None
         self._wanted = 0
         self._done = 0
+        self._failures = 0
 
     def __len__(self) -> int:
         """How many slots wait to be written."""
@@ -221,8 +222,13 @@ class ChangeWriter:
         """``slot`` changed: the next write saves what it holds then."""
         self._dirty[slot] = None
 
-    async def flush(self) -> None:
-        """Write every change noted so far, now or after the write under way; never fails."""
+    async def flush(self) -> bool:
+        """Write every change noted so far, now or after the write under way; never fails.
+
+        Whether every write it waited for succeeded: False when one failed,
+        and what it held waits for the next write.
+        """
+        failures = self._failures
         self._wanted += 1
         wanted = self._wanted
         while self._done < wanted:
@@ -235,6 +241,7 @@ class ChangeWriter:
             # _write never fails and resolves to None, so any number of
             # callers may wait on the same Deferred.
             await writing
+        return self._failures == failures
 
     def _finished(self, result: object) -> object:
         self._writing = None
@@ -248,6 +255,7 @@ class ChangeWriter:
                 await self._store.write([Change(slot, self._current(slot)) for slot in slots])
         except Exception:  # noqa: BLE001 - a failed write must not stop delivery
             log.failure("{name}: could not save pending Jira updates", name=self._name)
+            self._failures += 1
             for slot in slots:
                 self._dirty.setdefault(slot, None)
         finally:

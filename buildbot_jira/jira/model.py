@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import datetime
 import re
+import reprlib
 from collections.abc import Iterable, Mapping
 from typing import Any, Final, Literal
 
@@ -39,6 +40,7 @@ __all__ = [
     "TestInfo",
     "clip",
     "iso_timestamp",
+    "shown",
 ]
 
 EntityType = Literal["builds", "deployments", "devinfo", "featureflags"]
@@ -105,6 +107,27 @@ def clip(text: object, limit: int = SHORT_TEXT) -> str:
     if len(value) <= limit:
         return value
     return value[: limit - 1] + "\u2026"
+
+
+_BRIEF = reprlib.Repr()
+_BRIEF.maxlevel = 3
+_BRIEF.maxtuple = _BRIEF.maxlist = _BRIEF.maxdict = _BRIEF.maxset = _BRIEF.maxfrozenset = 4
+_BRIEF.maxdeque = _BRIEF.maxarray = 4
+_BRIEF.maxstring, _BRIEF.maxlong, _BRIEF.maxother = 60, 40, 60
+
+
+def shown(value: object, limit: int = 60) -> str:
+    """``value`` for a message, in at most ``limit`` characters, whatever it is.
+
+    A repr of bounded cost: a file or a property may hold a megabyte where a
+    word belongs, nesting thousands deep, or (YAML's aliases) a structure
+    that a full repr would expand into billions of items.
+    """
+    try:
+        text = _BRIEF.repr(value)
+    except ValueError:  # an int of more digits than Python converts
+        text = f"<{type(value).__name__}>"
+    return text if len(text) <= limit else text[: limit - 1] + "\u2026"
 
 
 def iso_timestamp(moment: datetime.datetime | float) -> str:

@@ -30,6 +30,7 @@ from buildbot_jira.jira.model import (
     MAX_ISSUE_KEYS,
     URL_TEXT,
     clip,
+    shown,
 )
 from buildbot_jira.mapping.builds import Skip
 from buildbot_jira.mapping.deployments import guess_environment_type
@@ -117,17 +118,15 @@ class Rollout:
         if self.percentage is not None and not (
             _number(self.percentage) and 0 <= self.percentage <= 100
         ):
-            raise ValueError(f"rollout percentage must be from 0 to 100, not {self.percentage!r}")
+            raise ValueError(f"rollout percentage must be 0 to 100, not {shown(self.percentage)}")
         if self.text is not None and not (isinstance(self.text, str) and self.text.strip()):
-            raise ValueError(f"rollout text must be a non-empty string, not {self.text!r}")
+            raise ValueError(f"rollout text must be a non-empty string, not {shown(self.text)}")
         if self.rules is not None and not (
             isinstance(self.rules, int) and not isinstance(self.rules, bool)
         ):
-            raise ValueError(f"rollout rules must be a whole number, not {self.rules!r}")
+            raise ValueError(f"rollout rules must be a whole number, not {shown(self.rules)}")
         if self.rules is not None and not 0 <= self.rules <= MAX_INT64:
-            raise ValueError(
-                f"rollout rules must be a whole number of at least 0, not {self.rules}"
-            )
+            raise ValueError(f"rollout rules must be a whole number from 0, not {self.rules}")
 
     def to_json(self) -> dict[str, Any]:
         """The contract's ``FeatureFlagRollout``."""

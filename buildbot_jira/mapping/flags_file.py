@@ -37,7 +37,7 @@ from typing import Any
 # Typed once types-PyYAML is installed with the development tools.
 import yaml
 
-from buildbot_jira.jira.model import ENVIRONMENT_TYPES, SHORT_TEXT, URL_TEXT, clip
+from buildbot_jira.jira.model import ENVIRONMENT_TYPES, SHORT_TEXT, URL_TEXT, clip, shown
 from buildbot_jira.mapping.feature_flags import (
     FlagDeclaration,
     FlagState,
@@ -74,12 +74,6 @@ _STATE_FIELDS = (
 _FLAG_FIELDS = (*_STATE_FIELDS, "environment", "environments", "issue_keys", "display_name", "id")
 
 
-def _shown(value: object) -> str:
-    """``value`` for a message: a file may hold a megabyte where a word belongs."""
-    text = repr(value)
-    return text if len(text) <= 60 else text[:59] + "\u2026"
-
-
 class FlagsFileError(ValueError):
     """A flags file that cannot be read; ``problems`` lists what is wrong, one line each."""
 
@@ -96,6 +90,8 @@ def decode_flags_file(content: bytes, path: str) -> object:
         return json.loads(text) if kind == "JSON" else yaml.safe_load(text)
     except (UnicodeDecodeError, ValueError, yaml.YAMLError) as problem:
         raise FlagsFileError([f"not UTF-8 {kind}: {clip(str(problem), 300)}"]) from None
+    except RecursionError:
+        raise FlagsFileError([f"{kind} nested too deeply to read"]) from None
 
 
 def _text(entry: Mapping[str, Any], field: str, where: str, limit: int = SHORT_TEXT) -> str | None:
@@ -103,8 +99,15 @@ def _text(entry: Mapping[str, Any], field: str, where: str, limit: int = SHORT_T
     if value is None:
         return None
     if not isinstance(value, str) or not value.strip() or len(value) > limit:
-        raise FlagsFileError([f"{where}: {field} must be a non-empty string, not {_shown(value)}"])
+        raise FlagsFileError([f"{where}: {field} must be a non-empty string, not {shown(value)}"])
     return value.strip()
+
+
+def _web_url(entry: Mapping[str, Any], where: str) -> str | None:
+    url = _text(entry, "url", where, URL_TEXT)
+    if url is not None and not is_web_url(url):
+        raise FlagsFileError([f"{where}: url must be an http:// or https:// URL, not {shown(url)}"])
+    return url
 
 
 def _state(
@@ -112,7 +115,7 @@ def _state(
 ) -> FlagState:
     enabled = entry.get("enabled")
     if not isinstance(enabled, bool):
-        raise FlagsFileError([f"{where}: enabled must be true or false, not {_shown(enabled)}"])
+        raise FlagsFileError([f"{where}: enabled must be true or false, not {shown(enabled)}"])
     if not environment:
         raise FlagsFileError([f"{where}: no environment (give one, or the step's environment=)"])
     kind = _text(entry, "environment_type", where) or default_type
@@ -120,11 +123,7 @@ def _state(
         raise FlagsFileError(
             [f"{where}: environment_type must be one of {', '.join(sorted(ENVIRONMENT_TYPES))}"]
         )
-    url = _text(entry, "url", where, URL_TEXT)
-    if url is not None and not is_web_url(url):
-        raise FlagsFileError(
-            [f"{where}: url must be an http:// or https:// URL, not {_shown(url)}"]
-        )
+    url = _web_url(entry, where)
     try:
         rollout = Rollout(
             percentage=entry.get("rollout_percentage"),
@@ -149,7 +148,7 @@ def _refuse_unknown(entry: Mapping[str, Any], known: tuple[str, ...], where: str
         if field not in known:
             near = difflib.get_close_matches(str(field), known, n=1)
             hint = f" (did you mean {near[0]}?)" if near else ""
-            raise FlagsFileError([f"{where}: unknown field {_shown(field)}{hint}"])
+            raise FlagsFileError([f"{where}: unknown field {shown(field)}{hint}"])
 
 
 def _declaration(
@@ -159,11 +158,11 @@ def _declaration(
     environment_type: str | None,
     rules: IssueKeyRules,
 ) -> FlagDeclaration:
-    where = f"flag {_shown(key)}"
+    where = f"flag {shown(key)}"
     if isinstance(entry, bool):  # the shorthand: on or off in the step's environment
         entry = {"enabled": entry}
     if not isinstance(entry, Mapping):
-        raise FlagsFileError([f"{where}: must be true, false or a mapping, not {_shown(entry)}"])
+        raise FlagsFileError([f"{where}: must be true, false or a mapping, not {shown(entry)}"])
     _refuse_unknown(entry, _FLAG_FIELDS, where)
     environments = entry.get("environments")
     if environments is None:
@@ -183,7 +182,7 @@ def _declaration(
             )
         found = []
         for name, value in environments.items():
-            inner = f"{where}, environment {_shown(name)}"
+            inner = f"{where}, environment {shown(name)}"
             value = {"enabled": value} if isinstance(value, bool) else value
             if not isinstance(value, Mapping) or not isinstance(name, str) or not name.strip():
                 raise FlagsFileError([f"{inner}: must be true, false or a mapping"])
@@ -202,7 +201,7 @@ def _declaration(
         flag_id=_text(entry, "id", where),
         display_name=_text(entry, "display_name", where),
         issue_keys=keys,
-        url=_text(entry, "url", where, URL_TEXT) if environments is not None else None,
+        url=_web_url(entry, where) if environments is not None else None,
     )
 
 
@@ -247,11 +246,9 @@ def parse_flags_file(
     declarations: dict[str, FlagDeclaration] = {}
     for index, (key, entry) in enumerate(entries):
         if not isinstance(key, str) or not key.strip():
-            problems.append(
-                f"flags[{index}]: the key must be a non-empty string, not {_shown(key)}"
-            )
+            problems.append(f"flags[{index}]: the key must be a non-empty string, not {shown(key)}")
         elif key.strip() in declarations:
-            problems.append(f"flag {_shown(key)}: listed more than once")
+            problems.append(f"flag {shown(key)}: listed more than once")
         else:
             try:
                 declarations[key.strip()] = _declaration(

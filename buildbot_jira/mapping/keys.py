@@ -70,7 +70,7 @@ from collections.abc import Iterable
 
 import attrs
 
-from buildbot_jira.jira.model import MAX_ISSUE_KEYS
+from buildbot_jira.jira.model import MAX_ISSUE_KEYS, shown
 from buildbot_jira.mapping.key_rules import (
     DEFAULT_IGNORED,
     DEFAULT_MAX_CHARS_PER_BUILD,
@@ -304,13 +304,13 @@ def _property_entries(value: object, name: str) -> list[str]:
         for index, item in enumerate(value):
             if not isinstance(item, str):
                 raise ValueError(
-                    f"property {name}[{index}] is {type(item).__name__} ({item!r:.80}); "
+                    f"property {name}[{index}] is {type(item).__name__} ({shown(item, 80)}); "
                     f"{name} must be {expected}"
                 )
             entries.extend(_split_entries(item))
         return entries
     raise ValueError(
-        f"property {name} is {type(value).__name__} ({value!r:.80}); it must be {expected}"
+        f"property {name} is {type(value).__name__} ({shown(value, 80)}); it must be {expected}"
     )
 
 
