@@ -60,35 +60,42 @@ jobs_table = sa.Table(
 class Gaps:
     """Which of the change IDs read after a position may be handled now.
 
+    Each gap (named by its first missing ID) is waited for from when it was
+    first seen, so several gaps age together: a database that leaves a gap
+    after every change (MySQL's ``auto_increment_increment`` above 1) costs
+    one grace per read, not one per gap.
+
     :param grace: seconds a missing ID is waited for, from when it is first seen missing.
     """
 
     def __init__(self, grace: float = GAP_GRACE) -> None:
         self.grace = grace
-        self._missing: tuple[int, float] | None = None  # the first missing ID, and since when
+        self._seen: dict[int, float] = {}  # the first missing ID of a gap: when first seen
 
     def __repr__(self) -> str:
-        return f"<Gaps grace={self.grace} missing={self._missing}>"
+        return f"<Gaps grace={self.grace} open={sorted(self._seen)}>"
 
     def usable(self, position: int, ids: list[int], now: float) -> tuple[list[int], float | None]:
         """The IDs of ``ids`` (ascending, after ``position``) to handle now, and a wait.
 
-        The IDs that follow ``position`` without a gap, and past a gap once
-        it has been open for :attr:`grace` seconds. The wait is None, or the
+        The IDs that follow ``position`` without a gap, and past each gap that
+        has been open for :attr:`grace` seconds. The wait is None, or the
         seconds after which the gap that stopped them may be passed over.
         """
-        usable: list[int] = []
-        expected = position + 1
+        gaps, expected = [], position + 1
         for changeid in ids:
             if changeid > expected:
-                if self._missing is None or self._missing[0] != expected:
-                    self._missing = (expected, now)
-                waited = now - self._missing[1]
-                if waited < self.grace:
-                    return usable, self.grace - waited
-                self._missing = None
-            usable.append(changeid)
+                gaps.append((expected, changeid))
             expected = changeid + 1
+        # Gaps that filled, or that the position has passed, are forgotten;
+        # those beyond this read (a shorter one) keep their age.
+        beyond = {start: seen for start, seen in self._seen.items() if start >= expected}
+        self._seen = {start: self._seen.get(start, now) for start, _ in gaps} | beyond
+        usable = list(ids)
+        for start, after in gaps:
+            waited = now - self._seen[start]
+            if waited < self.grace:
+                return usable[: usable.index(after)], self.grace - waited
         return usable, None
 
 
@@ -134,12 +141,17 @@ class ChangeFeed:
         if self._start is None:
             self._start = await self._pool.do(self._thd_newest)
 
-    async def release(self) -> None:
-        """Give the job up (at a clean stop), so that another master takes it at once."""
-        if not self.held:
+    async def release(self, *, force: bool = False) -> None:
+        """Give the job up (at a clean stop), so that another master takes it at once.
+
+        Only if this master held it when it last asked, unless ``force``: a
+        master that restarted may hold it from its earlier run.
+        """
+        if not (self.held or force):
             return
-        self.held = False
+        await self._ensure_table()
         await self._pool.do(self._thd_release, self._master.masterid)
+        self.held = False
 
     async def position(self) -> int:
         """The last change ID handed to the holder's outbox."""

@@ -14,6 +14,7 @@ import re
 from typing import Any
 
 import attrs
+from buildbot.process.properties import Properties
 
 from buildbot_jira.arguments import (
     Check,
@@ -37,7 +38,13 @@ from buildbot_jira.options import (
     take_site,
 )
 
-__all__ = ["DEVINFO_REPORTER_ARGUMENTS", "DevinfoReporterOptions", "parse_devinfo_reporter"]
+__all__ = [
+    "DEVINFO_REPORTER_ARGUMENTS",
+    "UPDATES_PER_CHANGE",
+    "DevinfoReporterOptions",
+    "parse_devinfo_reporter",
+    "rendered_template",
+]
 
 Patterns = tuple[str | re.Pattern[str], ...]
 
@@ -106,6 +113,10 @@ class DevinfoReporterOptions(ReporterOptions):
         return None
 
 
+#: The most updates one change makes: its commit, its branch, its pull request.
+UPDATES_PER_CHANGE = 3
+
+
 def parse_devinfo_reporter(
     site: object = None, client_id: object = None, client_secret: object = None, **arguments: Any
 ) -> DevinfoReporterOptions:
@@ -116,7 +127,27 @@ def parse_devinfo_reporter(
         **take_checked(remaining, DELIVERY_CHECKS),
     }
     check_backoff(common)
+    if common.get("outbox_size", UPDATES_PER_CHANGE) < UPDATES_PER_CHANGE:
+        raise JiraConfigError(
+            f"outbox_size must be at least {UPDATES_PER_CHANGE} for development information "
+            f"(one change makes up to {UPDATES_PER_CHANGE} updates), not {common['outbox_size']}"
+        )
     mapping = BuildMapping(rules=take_key_rules(remaining))
     own = take_checked(remaining, _DEVINFO_CHECKS)
     refuse_unknown(remaining, DEVINFO_REPORTER_ARGUMENTS)
     return DevinfoReporterOptions(**common, mapping=mapping, **own)
+
+
+async def rendered_template(
+    options: DevinfoReporterOptions, name: str, change: ChangeFacts, master: Any
+) -> str | None:
+    """The URL template ``name`` of ``options``, rendered with the change's properties."""
+    template = getattr(options, name)
+    if template is None or isinstance(template, str):
+        return template
+    properties = Properties()
+    for key, value in change.properties.items():
+        properties.setProperty(key, value, "change")
+    properties.master = master
+    rendered = await properties.render(template)
+    return str(rendered) if rendered else None

@@ -22,28 +22,28 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from buildbot.process.properties import Properties
 from twisted.internet import defer, task
 from twisted.logger import Logger
 
 from buildbot_jira.adoption import MasterWatch
 from buildbot_jira.change_feed import ChangeFeed, Gaps
 from buildbot_jira.connection import JiraConnection
+from buildbot_jira.credentials import UnrenderedCredential
 from buildbot_jira.delivery.client import DeliveryClient, DevinfoDelivery
 from buildbot_jira.delivery.outbox import Update
-from buildbot_jira.devinfo_options import DevinfoReporterOptions, parse_devinfo_reporter
+from buildbot_jira.devinfo_options import (
+    UPDATES_PER_CHANGE,
+    DevinfoReporterOptions,
+    parse_devinfo_reporter,
+    rendered_template,
+)
 from buildbot_jira.events import JiraEventGenerator
 from buildbot_jira.mapping.builds import Skip
 from buildbot_jira.mapping.devinfo import ChangeFacts, DevinfoMapping, map_change
 from buildbot_jira.options import ReporterOptions
 from buildbot_jira.reporter_base import JiraReporterBase
 
-__all__ = [
-    "CHANGES_PER_READ",
-    "CLAIM_INTERVAL",
-    "UPDATES_PER_CHANGE",
-    "JiraDevInfoReporter",
-]
+__all__ = ["CHANGES_PER_READ", "CLAIM_INTERVAL", "JiraDevInfoReporter"]
 
 log = Logger()
 
@@ -51,8 +51,6 @@ log = Logger()
 CLAIM_INTERVAL = 30.0
 #: Changes read at a time; the job moves on after each read.
 CHANGES_PER_READ = 100
-#: The most updates one change makes: its commit, its branch, its pull request.
-UPDATES_PER_CHANGE = 3
 
 
 class JiraDevInfoReporter(JiraReporterBase):
@@ -72,6 +70,8 @@ class JiraDevInfoReporter(JiraReporterBase):
     _again = False
     _retry: Any = None  # the delayed call that reads again once a gap may be passed over
     _gaps: Gaps | None = None
+    _following: defer.Deferred[None] | None = None
+    _gave_up = False  # whether an idle reporter has given its job up
 
     @classmethod
     def parse_options(
@@ -111,16 +111,27 @@ class JiraDevInfoReporter(JiraReporterBase):
         self._poll = task.LoopingCall(self._tick)
         self._poll.clock = self.master.reactor
         self._poll.start(CLAIM_INTERVAL, now=False)
-        await self._follow()
+        await self._tick()
+
+    def _tick(self) -> defer.Deferred[None]:
+        """The poll: follow changes if that failed so far, then read what is new.
+
+        The poll waits for the Deferred: one attempt to follow at a time.
+        """
+        if self._claims is not None:
+            self.drain_soon()
+        elif self._following is None:
+            following = defer.Deferred.fromCoroutine(self._follow())
+            if not following.called:
+                self._following = following
+            return following
+        return self._following or defer.succeed(None)
 
     async def _follow(self) -> None:
         """Find the job, note where it starts, subscribe to new changes and masters."""
         try:
             if self._feed is None:
-                objectid = await self.master.db.state.getObjectId(
-                    self.name, f"buildbot_jira.{type(self).__name__}"
-                )
-                self._feed = ChangeFeed(master=self.master, objectid=objectid)
+                self._feed = await self._new_feed()
             await self._feed.note_start()
             if self._changes is None:
                 self._changes = await self.master.mq.startConsuming(
@@ -132,46 +143,62 @@ class JiraDevInfoReporter(JiraReporterBase):
                     self._master_started, ("masters", None, "started")
                 )
             # A master that stops may leave the job to this one: try at once.
-            if self._claims is None:
-                claims = MasterWatch(master=self.master, outbox=_Claimer(self), name=self.name)
-                await claims.start()
-                self._claims = claims
+            claims = MasterWatch(master=self.master, outbox=_Claimer(self), name=self.name)
+            await claims.start()
+            self._claims = claims
+            self.drain_soon()
         except Exception:  # noqa: BLE001 - the master must start; the poll tries again
             log.failure(
                 "{reporter}: could not start following changes; trying again in {interval} s",
                 reporter=self.name,
                 interval=CLAIM_INTERVAL,
             )
+        finally:
+            self._following = None
 
-    def _tick(self) -> None:
-        """The poll: follow changes if that failed so far, then read what is new."""
-        if self._poll is None:
-            return
-        if self._claims is None:
-            defer.Deferred.fromCoroutine(self._follow()).addCallback(lambda _: self.drain_soon())
-        else:
-            self.drain_soon()
+    async def _new_feed(self) -> ChangeFeed:
+        objectid = await self.master.db.state.getObjectId(
+            self.name, f"buildbot_jira.{type(self).__name__}"
+        )
+        return ChangeFeed(master=self.master, objectid=objectid)
+
+    async def stay_idle(self, options: ReporterOptions, problem: UnrenderedCredential) -> None:
+        """Idle: send nothing, and leave the job to another master."""
+        await super().stay_idle(options, problem)
+        await self._give_up_job()
+
+    async def _give_up_job(self) -> None:
+        try:
+            if self._feed is None:
+                self._feed = await self._new_feed()
+            # Whatever this master knows: after a restart, the job may name it still.
+            await self._feed.release(force=True)
+            self._gave_up = True
+        except Exception:  # noqa: BLE001 - the job then waits for this master's stop
+            log.failure("{reporter}: could not give up its job", reporter=self.name)
 
     def stopService(self) -> defer.Deferred[None]:
         """Stop following changes, finish the read under way, give the job up, stop."""
 
         async def stop() -> None:
+            poll, self._poll = self._poll, None
+            if poll is not None and poll.running:
+                poll.stop()
+            if self._following is not None:
+                await self._following
             for consumer in (self._changes, self._started):
                 if consumer is not None:
                     consumer.stopConsuming()
             self._changes = self._started = None
-            poll, self._poll = self._poll, None
-            if poll is not None and poll.running:
-                poll.stop()
-            retry, self._retry = self._retry, None
-            if retry is not None and retry.active():
-                retry.cancel()
             claims, self._claims = self._claims, None
             if claims is not None:
                 await claims.stop()
             self._again = False
             if self._draining is not None:
                 await self._draining
+            retry, self._retry = self._retry, None
+            if retry is not None and retry.active():
+                retry.cancel()
             if self._feed is not None:
                 try:
                     await self._feed.release()
@@ -225,7 +252,8 @@ class JiraDevInfoReporter(JiraReporterBase):
             return
         if self.idle_reason is not None:
             # Idle since a reconfig: another master may send the changes meanwhile.
-            await feed.release()
+            if not self._gave_up:
+                await self._give_up_job()
             return
         held = feed.held
         # Asked at every read: a master that was taken for dead has lost the job.
@@ -233,6 +261,7 @@ class JiraDevInfoReporter(JiraReporterBase):
             if held:
                 self._lost()
             return
+        self._gave_up = False
         if not held:
             log.info("{reporter}: this master now sends the changes", reporter=self.name)
         if self._gaps is None:
@@ -281,7 +310,7 @@ class JiraDevInfoReporter(JiraReporterBase):
 
     def _read_again_in(self, seconds: float) -> None:
         """Read once more after ``seconds``: a gap in the change IDs may be passed over then."""
-        if self._retry is not None and self._retry.active():
+        if self._changes is None or (self._retry is not None and self._retry.active()):
             return
         self._retry = self.master.reactor.callLater(seconds, self.drain_soon)
 
@@ -325,9 +354,11 @@ class JiraDevInfoReporter(JiraReporterBase):
         mapping = DevinfoMapping(
             rules=self.options.mapping.rules,
             keys_from_branch=self.options.keys_from_branch,
-            commit_url=await self._template("commit_url", change),
-            branch_url=await self._template("branch_url", change),
-            repository_url=await self._template("repository_url", change),
+            commit_url=await rendered_template(self.options, "commit_url", change, self.master),
+            branch_url=await rendered_template(self.options, "branch_url", change, self.master),
+            repository_url=await rendered_template(
+                self.options, "repository_url", change, self.master
+            ),
         )
         entities = map_change(change, mapping, change_page=self.change_page(change.changeid))
         if isinstance(entities, Skip):
@@ -348,19 +379,6 @@ class JiraDevInfoReporter(JiraReporterBase):
                 )
             )
         return len(entities)
-
-    async def _template(self, name: str, change: ChangeFacts) -> str | None:
-        """The URL template ``name``, rendered with the change's properties if renderable."""
-        assert self.options is not None
-        template = getattr(self.options, name)
-        if template is None or isinstance(template, str):
-            return template
-        properties = Properties()
-        for key, value in change.properties.items():
-            properties.setProperty(key, value, "change")
-        properties.master = self.master
-        rendered = await properties.render(template)
-        return str(rendered) if rendered else None
 
     def change_page(self, changeid: int) -> str | None:
         """The change's page in Buildbot's web UI."""

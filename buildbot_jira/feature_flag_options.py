@@ -32,7 +32,7 @@ from buildbot_jira.arguments import (
     take_checked,
 )
 from buildbot_jira.jira.errors import JiraConfigError
-from buildbot_jira.jira.model import ENVIRONMENT_TYPES
+from buildbot_jira.jira.model import ENVIRONMENT_TYPES, shown
 from buildbot_jira.mapping.feature_flags import (
     FlagDeclaration,
     FlagState,
@@ -89,7 +89,7 @@ def _check_enabled(value: object, argument: str) -> Any:
         return value
     raise JiraConfigError(
         f"{argument} must be True, False or a renderable such as util.Property('flag_on'), "
-        f"not {value!r}"
+        f"not {shown(value)}"
     )
 
 
@@ -97,7 +97,7 @@ def _check_url(value: object, argument: str) -> Any:
     checked = check_renderable(value, argument)
     if isinstance(checked, str) and not is_web_url(checked):
         raise JiraConfigError(
-            f"{argument} must be an absolute http:// or https:// URL, not {checked!r}"
+            f"{argument} must be an absolute http:// or https:// URL, not {shown(checked)}"
         )
     return checked
 
@@ -192,7 +192,7 @@ class FeatureFlagOptions:
             )
             url = rendered_text(rendered["url"], "url")
             if url is not None and not is_web_url(url):
-                raise JiraConfigError(f"url rendered to {url!r}, which is not an http(s) URL")
+                raise JiraConfigError(f"url rendered to {shown(url)}, which is not an http(s) URL")
             state = FlagState(
                 environment=rendered_text(rendered["environment"], "environment", required=True),
                 status=status,
@@ -227,7 +227,7 @@ def rendered_type(value: object) -> str | None:
     kind = rendered_text(value, "environment_type")
     if kind is not None and kind not in ENVIRONMENT_TYPES:
         raise JiraConfigError(
-            f"environment_type rendered to {kind!r}; use one of "
+            f"environment_type rendered to {shown(kind)}; use one of "
             + ", ".join(sorted(ENVIRONMENT_TYPES))
         )
     return kind
@@ -237,10 +237,13 @@ def rendered_enabled(value: object) -> bool:
     """A rendered ``enabled``: a bool, or a word a property may hold (``"on"``, ``"false"``)."""
     if isinstance(value, bool):
         return value
-    text = str(value).strip().lower() if isinstance(value, str | int) else None
+    if isinstance(value, str):
+        text: str | None = value.strip().lower()
+    else:  # 0 and 1; a number of any other size is no word
+        text = str(value) if isinstance(value, int) and value in (0, 1) else None
     if text in _TRUE or text in _FALSE:
         return text in _TRUE
-    raise JiraConfigError(f"enabled rendered to {value!r}, which is neither true nor false")
+    raise JiraConfigError(f"enabled rendered to {shown(value)}, which is neither true nor false")
 
 
 def _check_issue_keys(value: object, rules: IssueKeyRules) -> Any:
@@ -252,7 +255,7 @@ def _check_issue_keys(value: object, rules: IssueKeyRules) -> Any:
     except ValueError as problem:
         raise JiraConfigError(str(problem)) from None
     if parsed.rejected:
-        wrong = "; ".join(f"{r.entry!r}: {r.reason}" for r in parsed.rejected)
+        wrong = "; ".join(f"{shown(r.entry)}: {r.reason}" for r in parsed.rejected)
         raise JiraConfigError(f"issue_keys: {wrong}")
     if not parsed.keys:
         raise JiraConfigError("issue_keys names no issue key; leave it out for the build's keys")

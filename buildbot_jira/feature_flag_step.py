@@ -106,6 +106,7 @@ class JiraFeatureFlag(buildstep.BuildStep):
     options: FeatureFlagOptions | None
     _summary: str = "Jira feature flags"
     _log: Any = None
+    _at_maximum = False  # whether Jira holds a flag at the highest updateSequenceId
 
     def __init__(self, **kwargs: Any) -> None:
         service = f"{type(self).__name__} {kwargs.get('name', self.name)!r}"
@@ -219,10 +220,9 @@ class JiraFeatureFlag(buildstep.BuildStep):
             )
         except WorkerFileError as problem:
             raise _NotSent(str(problem), problem.summary) from None
-        except (FlagsFileError, RecursionError) as problem:
-            found = (
-                problem.problems if isinstance(problem, FlagsFileError) else ["nested too deeply"]
-            )
+        except (ValueError, RecursionError) as problem:  # a FlagsFileError, or worse
+            odd = f"cannot be read ({type(problem).__name__})"
+            found = problem.problems if isinstance(problem, FlagsFileError) else [odd]
             lines = "\n".join(f"  {line}" for line in found)
             raise _NotSent(
                 f"The flags file {path!r} is refused; nothing is sent:\n{lines}",
@@ -278,6 +278,13 @@ class JiraFeatureFlag(buildstep.BuildStep):
         flags = []
         for declaration in declarations:
             known, last = known_details(stored.get(declaration.id))
+            if last >= MAX_INT64:
+                await self._write(
+                    f"Not sent: Jira holds flag {declaration.key!r} at the highest "
+                    "updateSequenceId, and would ignore this update as not newer"
+                )
+                self._at_maximum = True
+                continue
             flag = feature_flag(
                 declaration,
                 issue_keys=keys,
@@ -334,6 +341,8 @@ class JiraFeatureFlag(buildstep.BuildStep):
         declared: int,
         options: FeatureFlagOptions,
     ) -> int:
+        if result is None and self._at_maximum:
+            return await self._not_sent(_NotSent("Nothing was sent", "sequence at its maximum"))
         if result is None:
             return await self._not_sent(
                 _NotSent(

@@ -15,12 +15,14 @@ from collections.abc import Sequence
 from types import SimpleNamespace
 from typing import Any
 
+from buildbot.test import fakedb
 from buildbot.test.fake import fakemaster
 from buildbot.test.reactor import TestReactorMixin
 from twisted.internet import defer
 from twisted.trial import unittest
 
-from buildbot_jira.change_feed import GAP_GRACE, Gaps
+from buildbot_jira.change_feed import GAP_GRACE, ChangeFeed, Gaps
+from buildbot_jira.credentials import UnrenderedCredential
 from buildbot_jira.delivery.outbox import MemoryStore, Outbox
 from buildbot_jira.delivery.store import Change
 from buildbot_jira.devinfo_reporter import CLAIM_INTERVAL, JiraDevInfoReporter
@@ -60,13 +62,18 @@ class MemoryFeed:
         self.at = 0
         self.held = False
         self.released = 0
+        self.release_fails = False
         self.reads: list[int] = []
 
     async def claim(self) -> bool:
         self.held = True
         return True
 
-    async def release(self) -> None:
+    async def release(self, *, force: bool = False) -> None:
+        if not (self.held or force):
+            return
+        if self.release_fails:
+            raise ConnectionError("the database went away")
         self.held = False
         self.released += 1
 
@@ -142,12 +149,30 @@ class DrainTests(OutboxTestCase):
         self.clock.advance(0)
         self.assertEqual(feed.at, 2, "the job stops before the missing change 3")
         self.assertEqual(self.sent(), self.messages([1, 2]))
-        # Change 3 commits before the grace ends: the retry sends it, then the rest.
+        # Change 3 commits before the grace ends: the next read sends it, then the rest.
         self.clock.advance(GAP_GRACE / 2)
         feed.changes[3] = change(3)
-        self.clock.advance(GAP_GRACE / 2)
+        self.drain(reporter)  # the new change's event
+        self.clock.advance(0)
         self.assertEqual(feed.at, 5)
         self.assertEqual(self.sent(), self.messages([1, 2, 3, 4, 5]))
+        self.clock.advance(GAP_GRACE)  # the retry finds nothing more to do
+        self.assertEqual(self.sent(), self.messages([1, 2, 3, 4, 5]))
+
+    def test_the_retry_of_a_gap_reads_again_without_any_event(self) -> None:
+        reporter, feed = self.start([1, 3])
+        self.drain(reporter)
+        self.assertEqual(feed.at, 1)
+        feed.changes[2] = change(2)
+        self.clock.advance(GAP_GRACE)
+        self.assertEqual(feed.at, 3)
+        self.assertEqual(self.sent(), self.messages([1, 2, 3]))
+
+    def test_no_retry_is_scheduled_once_the_reporter_stops_following(self) -> None:
+        reporter, _ = self.start([1, 3])
+        reporter._changes = None
+        reporter._read_again_in(5.0)
+        self.assertIsNone(reporter._retry)
 
     def test_a_gap_that_stays_open_for_the_grace_is_passed_over(self) -> None:
         reporter, feed = self.start([1, 2, 4])
@@ -244,12 +269,27 @@ class DrainTests(OutboxTestCase):
         self.assertEqual(len(self.flushLoggedErrors(ValueError)), 1)
         self.assertFalse(any(SECRET in line for line in lines))
 
-    def test_an_idle_reporter_gives_the_job_up(self) -> None:
+    def test_an_idle_reporter_gives_the_job_up_once(self) -> None:
         reporter, feed = self.start([1, 2])
         feed.held = True
         reporter.idle_reason = "jira-devinfo: the secret 'jira' cannot be rendered"
         self.drain(reporter)
         self.assertEqual((feed.held, feed.released, feed.at, feed.reads), (False, 1, 0, []))
+        self.drain(reporter)
+        self.assertEqual(feed.released, 1, "once given up, not again at every change")
+
+    def test_an_idle_reporter_gives_up_a_job_it_held_before_a_restart(self) -> None:
+        # After a restart this master does not know that the job still names it.
+        reporter, feed = self.start([1, 2])
+        reporter.idle_reason = "jira-devinfo: the secret 'jira' cannot be rendered"
+        feed.release_fails = True
+        with captured_log() as lines:
+            self.drain(reporter)
+        self.assertTrue(any("could not give up its job" in line for line in lines), lines)
+        self.assertEqual(len(self.flushLoggedErrors(ConnectionError)), 1)
+        feed.release_fails = False
+        self.drain(reporter)  # tried again at the next change
+        self.assertEqual((feed.released, feed.reads), (1, []))
 
 
 class GapTests(unittest.TestCase):
@@ -261,6 +301,13 @@ class GapTests(unittest.TestCase):
         self.assertEqual(gaps.usable(4, [5, 7], now=100), ([5], 10))
         self.assertEqual(gaps.usable(5, [7, 8], now=104), ([], 6))
         self.assertEqual(gaps.usable(5, [7, 8], now=110), ([7, 8], None))
+
+    def test_gaps_seen_together_are_passed_over_together(self) -> None:
+        # As a database that leaves a gap after every change makes them.
+        gaps = Gaps(grace=10)
+        self.assertEqual(gaps.usable(0, [2, 4, 6], now=0), ([], 10))
+        self.assertEqual(gaps.usable(0, [2, 4, 6, 8], now=10), ([2, 4, 6], 10))
+        self.assertEqual(gaps.usable(6, [8], now=20), ([8], None))
 
     def test_a_filled_gap_is_forgotten_and_a_later_one_waits_its_own_grace(self) -> None:
         gaps = Gaps(grace=10)
@@ -311,3 +358,73 @@ class StartTests(TestReactorMixin, unittest.TestCase):
         reporter.running = True  # as a started service is; the stop gives everything up
         await reporter.stopService()
         self.assertIsNone(reporter._changes)
+
+    async def reporter_on(self, master: Any) -> JiraDevInfoReporter:
+        reporter = JiraDevInfoReporter(
+            name="jira-devinfo", site="example.atlassian.net", client_id="c", client_secret=SECRET
+        )
+        reporter.parent = SimpleNamespace(master=master)  # type: ignore[assignment]
+        reporter.options = JiraDevInfoReporter.parse_options("example.atlassian.net", "c", SECRET)
+        reporter.outbox = Outbox(
+            client=SimpleNamespace(site="example.atlassian.net"),  # type: ignore[arg-type]
+            store=MemoryStore(),
+            clock=self.reactor,
+            name="jira-devinfo",
+        )
+        return reporter
+
+    @coroutine_test
+    async def test_one_attempt_to_follow_at_a_time_and_the_stop_waits_for_it(self) -> None:
+        master = await fakemaster.make_master(self, wantDb=True, wantData=True, wantMq=True)
+        reporter = await self.reporter_on(master)
+        working = master.db.state.getObjectId
+        slow: defer.Deferred[None] = defer.Deferred()
+        calls: list[str] = []
+
+        async def hanging(*args: Any) -> int:
+            calls.append("getObjectId")
+            if len(calls) == 1:
+                raise ConnectionError("the database is not up yet")
+            await slow  # the database answers, but only after minutes
+            objectid: int = await working(*args)
+            return objectid
+
+        master.db.state.getObjectId = hanging
+        with captured_log():
+            await reporter.start_delivery()
+        self.flushLoggedErrors(ConnectionError)
+        self.reactor.advance(CLAIM_INTERVAL)  # the poll tries again: the database hangs
+        self.reactor.advance(5 * CLAIM_INTERVAL)  # no second attempt beside the first
+        self.assertEqual(len(calls), 2)
+        reporter.running = True
+        stopping = reporter.stopService()
+        self.assertFalse(stopping.called, "the stop waits for the attempt under way")
+        slow.callback(None)
+        await stopping
+        # What the attempt set up once the database answered, the stop took down.
+        self.assertIsNone(reporter._changes)
+        self.assertIsNone(reporter._started)
+        self.assertIsNone(reporter._claims)
+        self.assertEqual(len(calls), 2)
+
+    @coroutine_test
+    async def test_a_reporter_idle_from_its_start_leaves_the_job_to_others(self) -> None:
+        master = await fakemaster.make_master(self, wantDb=True, wantData=True, wantMq=True)
+        await master.db.insert_test_data(
+            [
+                fakedb.Master(id=master.masterid, name="this", active=1),
+                fakedb.Master(id=2, name="other", active=1),
+            ]
+        )
+        reporter = await self.reporter_on(master)
+        objectid = await master.db.state.getObjectId(
+            "jira-devinfo", "buildbot_jira.JiraDevInfoReporter"
+        )
+        # This master held the job in its earlier run; it restarts with a secret gone.
+        self.assertTrue(await ChangeFeed(master=master, objectid=objectid).claim())
+        other = ChangeFeed(master=SimpleNamespace(db=master.db, masterid=2), objectid=objectid)
+        self.assertFalse(await other.claim())
+        problem = UnrenderedCredential("client_secret", "util.Secret('jira')", "not found")
+        with captured_log():
+            await reporter.stay_idle(reporter.options, problem)  # type: ignore[arg-type]
+        self.assertTrue(await other.claim(), "the other master takes the job at once")

@@ -79,6 +79,10 @@ class DevinfoOptionsTests(unittest.TestCase):
             parse_devinfo_reporter(**SITE, builders=["app"])
         with self.assertRaisesRegex(JiraConfigError, "min_backoff 10 is above max_backoff 5"):
             parse_devinfo_reporter(**SITE, min_backoff=10, max_backoff=5)
+        # One change makes up to three updates: a smaller outbox could keep none.
+        with self.assertRaisesRegex(JiraConfigError, "outbox_size must be at least 3 .* not 2"):
+            parse_devinfo_reporter(**SITE, outbox_size=2)
+        self.assertEqual(parse_devinfo_reporter(**SITE, outbox_size=3).outbox_size, 3)
 
     def test_the_secret_is_in_no_error_and_no_repr(self) -> None:
         options = parse_devinfo_reporter(**SITE, issue_key_pattern=r"[A-Z]+-\d+")

@@ -169,6 +169,15 @@ class FeatureFlagStepTests(TestBuildStepMixin, TestReactorMixin, unittest.TestCa
     @coroutine_test
     async def test_a_sequence_at_jiras_maximum_stays_within_the_contract(self) -> None:
         self.jira.stored["new-checkout"] = {"details": [], "updateSequenceId": MAX_INT64}
+        step = self.flag_step()
+        self.expect_outcome(WARNINGS, "Jira feature flags: sequence at its maximum (warnings)")
+        await self.run_step()
+        self.assertEqual(self.jira.sent, [], "Jira would ignore an update that is not newer")
+        self.assertIn("at the highest updateSequenceId", self.log_text(step))
+
+    @coroutine_test
+    async def test_a_sequence_just_below_jiras_maximum_goes_to_the_maximum(self) -> None:
+        self.jira.stored["new-checkout"] = {"details": [], "updateSequenceId": MAX_INT64 - 1}
         self.flag_step()
         self.expect_outcome(SUCCESS)
         await self.run_step()
@@ -410,6 +419,16 @@ class FeatureFlagStepTests(TestBuildStepMixin, TestReactorMixin, unittest.TestCa
         self.assertIn("flag 'l': must be true, false or a mapping, not [[[[...], ", text)
         self.assertIn("flag 'boom': enabled must be true or false, not [[[[", text)
         self.assertLess(len(text), 4_000)
+
+    @coroutine_test
+    async def test_numbers_too_long_to_print_are_refused_not_crashed_on(self) -> None:
+        step = self.file_step()
+        huge = "0x" + "f" * 5000  # YAML reads hex without Python's limit on digits
+        # An explicit key ("? "): YAML allows any length there.
+        self.expect_file("flags.yaml", f"flags:\n  a:\n    enabled: true\n    ? {huge}\n    : 1\n")
+        self.expect_outcome(WARNINGS, "Jira feature flags: flags file refused (warnings)")
+        await self.run_step()
+        self.assertIn("flag 'a': unknown field <int>", self.log_text(step))
 
     @coroutine_test
     async def test_a_deeply_nested_file_is_refused(self) -> None:

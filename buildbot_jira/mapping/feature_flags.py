@@ -126,7 +126,7 @@ class Rollout:
         ):
             raise ValueError(f"rollout rules must be a whole number, not {shown(self.rules)}")
         if self.rules is not None and not 0 <= self.rules <= MAX_INT64:
-            raise ValueError(f"rollout rules must be a whole number from 0, not {self.rules}")
+            raise ValueError(f"rollout rules must be 0 or more, not {shown(self.rules)}")
 
     def to_json(self) -> dict[str, Any]:
         """The contract's ``FeatureFlagRollout``."""

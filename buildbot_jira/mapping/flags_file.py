@@ -146,7 +146,7 @@ def _state(
 def _refuse_unknown(entry: Mapping[str, Any], known: tuple[str, ...], where: str) -> None:
     for field in entry:
         if field not in known:
-            near = difflib.get_close_matches(str(field), known, n=1)
+            near = difflib.get_close_matches(field, known, n=1) if isinstance(field, str) else []
             hint = f" (did you mean {near[0]}?)" if near else ""
             raise FlagsFileError([f"{where}: unknown field {shown(field)}{hint}"])
 
