@@ -4,20 +4,23 @@ Every master of a cluster receives every ``('changes', None, 'new')``
 event, yet each change must reach Jira once. A :class:`ChangeFeed` keeps
 one row per reporter in the plugin's table ``buildbot_jira_jobs``: the
 master that holds the job, and the position (the last change ID it has
-handed to its outbox). The job is claimed the way Buildbot's clustered
-services claim theirs: one ``UPDATE`` that takes the row only when nobody
-holds it, this master holds it already, or its holder is no longer an
-active master, and only by a master that Buildbot has marked active (a
-master is inactive while it starts); of two masters that race for it, the
-database gives it to one. Only the holder reads changes, in change ID order, from the position
-on; it moves the position only once its outbox has saved what it made of
-them, and only while it still holds the job. A holder that dies leaves
-the position where its saved work ends: the next holder goes on from
-there, and the dead one's outbox rows are adopted like any others.
+handed to its outbox). A master claims the job only when nobody holds
+it, this master holds it already, or its holder is no longer an active
+master, and only once Buildbot has marked it active (a master is inactive
+while it starts). The claim reads the holder, then sets itself with an
+``UPDATE`` whose condition is that holder, on the row alone: of two masters
+that race for it, the database gives it to one. (A condition on another
+table, such as "no active master holds it", is not checked again when a
+concurrent claim commits first, on PostgreSQL.) Only the holder reads
+changes, in change ID order, from the position on; it moves the position
+only once its outbox has saved what it made of them, and only while it
+still holds the job. A holder that dies leaves the position where its
+saved work ends: the next holder goes on from there, and the dead one's
+outbox rows are adopted like any others.
 
-The first holder starts at the change that was newest when its reporter
-started: a reporter sends what happens from when it is first configured,
-not a repository's history.
+The job starts at the change that was newest when the first master's
+reporter started: a reporter sends what happens from when it is first
+configured, not a repository's history.
 
 On PostgreSQL and MySQL a change ID is handed out when its ``INSERT``
 runs, not when it commits: change 7 may become visible after change 8.
@@ -136,10 +139,13 @@ class ChangeFeed:
         """Remember the newest change now: where the job starts if nobody has held it yet.
 
         Called when the reporter starts, before its master is active and may
-        claim the job: changes that come meanwhile are sent too.
+        claim the job: changes that come meanwhile are sent too. The job's row
+        is made now, held by nobody, if it does not exist: of several masters
+        that start, the first one's start counts, whichever claims the job.
         """
         if self._start is None:
-            self._start = await self._pool.do(self._thd_newest)
+            await self._ensure_table()
+            self._start = await self._pool.do(self._thd_note_start)
 
     async def release(self, *, force: bool = False) -> None:
         """Give the job up (at a clean stop), so that another master takes it at once.
@@ -192,27 +198,35 @@ class ChangeFeed:
     def _thd_claim(self, conn: Any, masterid: int) -> bool:
         masters = self._master.db.model.masters
         table = jobs_table
-        held_by_active = sa.exists().where(
-            masters.c.id == table.c.masterid, masters.c.active != 0, masters.c.id != masterid
-        )
-        # A master takes the job only once Buildbot has marked it active: while
-        # it starts, its own row says inactive, and others would take it back.
-        active = sa.exists().where(masters.c.id == masterid, masters.c.active != 0)
+
+        def active(master: int) -> bool:
+            found = sa.select(masters.c.id).where(masters.c.id == master, masters.c.active != 0)
+            return conn.execute(found).first() is not None
+
         with conn.begin():
-            if not conn.execute(sa.select(active)).scalar():
+            # A master takes the job only once Buildbot has marked it active: while
+            # it starts, its own row says inactive, and others would take it back.
+            if not active(masterid):
                 return False
-            taken = conn.execute(
-                table.update()
-                .where(table.c.objectid == self._objectid, ~held_by_active, active)
-                .values(masterid=masterid)
-            ).rowcount
-            if taken:
-                return True
-            exists = conn.execute(
-                sa.select(table.c.objectid).where(table.c.objectid == self._objectid)
+            row = conn.execute(
+                sa.select(table.c.masterid).where(table.c.objectid == self._objectid)
             ).first()
-            if exists is not None:
-                return False
+            if row is not None:
+                holder = row.masterid
+                if holder == masterid:
+                    return True
+                if holder is not None and active(holder):
+                    return False
+                # Compare and set, on the row alone (what PostgreSQL and InnoDB
+                # check again after a concurrent update): of two masters that saw
+                # the same holder, one takes the job.
+                same = table.c.masterid.is_(None) if holder is None else table.c.masterid == holder
+                taken = conn.execute(
+                    table.update()
+                    .where(table.c.objectid == self._objectid, same)
+                    .values(masterid=masterid)
+                ).rowcount
+                return bool(taken)
         # The first claim of the job: it starts where the reporter did.
         try:
             with conn.begin():
@@ -225,6 +239,24 @@ class ChangeFeed:
         except sa.exc.IntegrityError:
             return False  # another master made the row first: it holds the job
         return True
+
+    def _thd_note_start(self, conn: Any) -> int:
+        newest = 0
+        try:
+            with conn.begin():
+                newest = self._thd_newest(conn)
+                exists = conn.execute(
+                    sa.select(jobs_table.c.objectid).where(jobs_table.c.objectid == self._objectid)
+                ).first()
+                if exists is None:
+                    conn.execute(
+                        jobs_table.insert().values(
+                            objectid=self._objectid, masterid=None, position=newest
+                        )
+                    )
+        except sa.exc.IntegrityError:
+            pass  # another master made the row first: its start counts
+        return newest
 
     def _thd_newest(self, conn: Any) -> int:
         changes = self._master.db.model.changes

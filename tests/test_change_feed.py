@@ -13,10 +13,10 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import sqlalchemy as sa
 from buildbot.test import fakedb
 from buildbot.test.fake import fakemaster
-from twisted.internet import defer
+from twisted.internet import defer, reactor, task
 from twisted.trial import unittest
 
-from buildbot_jira.change_feed import ChangeFeed, Gaps
+from buildbot_jira.change_feed import ChangeFeed, Gaps, jobs_table
 from tests.cluster.databases import DatabaseKind, DatabaseServer, start_database_server
 from tests.support import coroutine_test
 
@@ -121,6 +121,20 @@ class JobTests(_OnADatabase):
         self.assertEqual(await feed.position(), 3)
 
     @coroutine_test
+    async def test_the_first_master_to_start_sets_where_the_job_starts(self) -> None:
+        await self.make_master(changes=3)
+        await self.set_active(1, False)
+        first = self.feed(1)
+        await first.note_start()  # its master is still starting
+        await self.add_changes(4, 5)
+        second = self.feed(2)
+        await second.note_start()
+        # The second master is active first and takes the job: from change 3 on.
+        self.assertTrue(await second.claim())
+        self.assertEqual(await second.position(), 3)
+        self.assertEqual(await second.change_ids_after(3, 100), [4, 5])
+
+    @coroutine_test
     async def test_one_of_two_masters_that_race_for_the_job_gets_it(self) -> None:
         await self.make_master()
         feeds = [self.feed(1), self.feed(2)]
@@ -191,18 +205,40 @@ class JobTests(_OnADatabase):
 class ConcurrentWriterTests(JobTests):
     """Checks that need two writers at once: a database server, not SQLite."""
 
+    def other_connection(self) -> tuple[Any, Any]:
+        """A connection of another master to the database, and its open transaction."""
+        # Buildbot's own URL arguments (max_idle, storage_engine) are no driver's.
+        engine = sa.create_engine(sa.engine.make_url(self.url).set(query={}))
+        self.addCleanup(engine.dispose)
+        other = engine.connect()
+        self.addCleanup(other.close)
+        return other, other.begin()
+
+    @coroutine_test
+    async def test_a_claim_that_waits_for_a_concurrent_one_does_not_take_the_job_too(
+        self,
+    ) -> None:
+        await self.make_master(changes=2)
+        self.assertTrue(await self.feed(1).claim())
+        await self.set_active(1, False)  # its holder is gone: masters 2 and 3 race for it
+        other, transaction = self.other_connection()
+        # Master 2 has taken the row and not committed yet: master 3's claim waits on it.
+        other.execute(
+            jobs_table.update().where(jobs_table.c.objectid == self.objectid).values(masterid=2)
+        )
+        claiming = defer.Deferred.fromCoroutine(self.feed(3).claim())
+        await task.deferLater(reactor, 0.5, lambda: None)
+        transaction.commit()
+        self.assertFalse(await claiming, "master 2 holds the job; master 3 must not take it")
+        self.assertTrue(await self.feed(2).claim())
+
     @coroutine_test
     async def test_a_change_that_commits_after_a_later_one_is_waited_for(self) -> None:
         await self.make_master(changes=3)
         feed = self.feed(1)
         self.assertTrue(await feed.claim())
         # Another master's change source has inserted change 4 and not committed yet.
-        # Buildbot's own URL arguments (max_idle, storage_engine) are no driver's.
-        engine = sa.create_engine(sa.engine.make_url(self.url).set(query={}))
-        self.addCleanup(engine.dispose)
-        other = engine.connect()
-        self.addCleanup(other.close)
-        transaction = other.begin()
+        other, transaction = self.other_connection()
         other.execute(
             self.master.db.model.changes.insert().values(
                 changeid=4,
