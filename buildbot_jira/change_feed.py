@@ -208,8 +208,11 @@ class ChangeFeed:
             # it starts, its own row says inactive, and others would take it back.
             if not active(masterid):
                 return False
+            # FOR UPDATE: the newest holder (not a snapshot's), and one claim at a time.
             row = conn.execute(
-                sa.select(table.c.masterid).where(table.c.objectid == self._objectid)
+                sa.select(table.c.masterid)
+                .where(table.c.objectid == self._objectid)
+                .with_for_update()
             ).first()
             if row is not None:
                 holder = row.masterid

@@ -25,7 +25,6 @@ from typing import Any
 from twisted.internet import defer, task
 from twisted.logger import Logger
 
-from buildbot_jira.adoption import MasterWatch
 from buildbot_jira.change_feed import ChangeFeed, Gaps
 from buildbot_jira.connection import JiraConnection
 from buildbot_jira.credentials import UnrenderedCredential
@@ -63,15 +62,15 @@ class JiraDevInfoReporter(JiraReporterBase):
     options: DevinfoReporterOptions | None = None
     _feed: ChangeFeed | None = None
     _changes: Any = None  # the subscription to new changes
-    _started: Any = None  # the subscription to masters that start
-    _claims: MasterWatch | None = None
+    _masters: Any = None  # the subscription to masters that start and stop
     _poll: task.LoopingCall | None = None
     _draining: defer.Deferred[None] | None = None
     _again = False
-    _retry: Any = None  # the delayed call that reads again once a gap may be passed over
+    _retry: Any = None  # the delayed call: read again past a gap, or give the job up again
     _gaps: Gaps | None = None
     _following: defer.Deferred[None] | None = None
     _gave_up = False  # whether an idle reporter has given its job up
+    _stopping = False
 
     @classmethod
     def parse_options(
@@ -108,6 +107,8 @@ class JiraDevInfoReporter(JiraReporterBase):
         master starts, and its builds are reported, in any case.
         """
         await super().start_delivery()
+        if self._stopping or self._poll is not None:
+            return  # stopped while the outbox started
         self._poll = task.LoopingCall(self._tick)
         self._poll.clock = self.master.reactor
         self._poll.start(CLAIM_INTERVAL, now=False)
@@ -118,7 +119,7 @@ class JiraDevInfoReporter(JiraReporterBase):
 
         The poll waits for the Deferred: one attempt to follow at a time.
         """
-        if self._claims is not None:
+        if self._masters is not None:
             self.drain_soon()
         elif self._following is None:
             following = defer.Deferred.fromCoroutine(self._follow())
@@ -137,15 +138,11 @@ class JiraDevInfoReporter(JiraReporterBase):
                 self._changes = await self.master.mq.startConsuming(
                     self._new_change, ("changes", None, "new")
                 )
-            # A master takes the job once it is active: Buildbot says so after the services start.
-            if self._started is None:
-                self._started = await self.master.mq.startConsuming(
-                    self._master_started, ("masters", None, "started")
-                )
-            # A master that stops may leave the job to this one: try at once.
-            claims = MasterWatch(master=self.master, outbox=_Claimer(self), name=self.name)
-            await claims.start()
-            self._claims = claims
+            # A master takes the job once it is active (Buildbot says so after the
+            # services start), and may take it when another master stops.
+            self._masters = await self.master.mq.startConsuming(
+                self._master_event, ("masters", None, None)
+            )
             self.drain_soon()
         except Exception:  # noqa: BLE001 - the master must start; the poll tries again
             log.failure(
@@ -176,23 +173,33 @@ class JiraDevInfoReporter(JiraReporterBase):
             self._gave_up = True
         except Exception:  # noqa: BLE001 - the job then waits for this master's stop
             log.failure("{reporter}: could not give up its job", reporter=self.name)
+            if self.idle_reason is not None and not self._stopping:
+                self._retry = self.master.reactor.callLater(CLAIM_INTERVAL, self._idle_again)
+
+    def _idle_again(self) -> None:
+        if self.idle_reason is not None and not self._gave_up and not self._stopping:
+            defer.Deferred.fromCoroutine(self._give_up_job())
+
+    async def apply_options(self, options: ReporterOptions) -> None:
+        """Use ``options``; a reporter no longer idle reads the changes at once."""
+        await super().apply_options(options)
+        if self.idle_reason is None:
+            self.drain_soon()
 
     def stopService(self) -> defer.Deferred[None]:
         """Stop following changes, finish the read under way, give the job up, stop."""
 
         async def stop() -> None:
+            self._stopping = True
             poll, self._poll = self._poll, None
             if poll is not None and poll.running:
                 poll.stop()
             if self._following is not None:
                 await self._following
-            for consumer in (self._changes, self._started):
+            for consumer in (self._changes, self._masters):
                 if consumer is not None:
                     consumer.stopConsuming()
-            self._changes = self._started = None
-            claims, self._claims = self._claims, None
-            if claims is not None:
-                await claims.stop()
+            self._changes = self._masters = None
             self._again = False
             if self._draining is not None:
                 await self._draining
@@ -213,8 +220,9 @@ class JiraDevInfoReporter(JiraReporterBase):
     def _new_change(self, key: tuple[str, ...], message: Mapping[str, Any]) -> None:
         self.drain_soon()
 
-    def _master_started(self, key: tuple[str, ...], message: Mapping[str, Any]) -> None:
-        if message.get("masterid") == self.master.masterid:
+    def _master_event(self, key: tuple[str, ...], message: Mapping[str, Any]) -> None:
+        # This master has started (it is active now), or another has stopped.
+        if key[-1] == "stopped" or message.get("masterid") == self.master.masterid:
             self.drain_soon()
 
     def drain_soon(self) -> None:
@@ -261,12 +269,15 @@ class JiraDevInfoReporter(JiraReporterBase):
             if held:
                 self._lost()
             return
+        if self.idle_reason is not None:  # gone idle at a reconfig during the claim
+            await self._give_up_job()
+            return
         self._gave_up = False
         if not held:
             log.info("{reporter}: this master now sends the changes", reporter=self.name)
         if self._gaps is None:
             self._gaps = Gaps()
-        while self._changes is not None:
+        while self._changes is not None and self.idle_reason is None:
             # Back-pressure: no more changes than the outbox has room for.
             room = min(CHANGES_PER_READ, (outbox.cap - len(outbox)) // UPDATES_PER_CHANGE)
             if room <= 0:
@@ -384,15 +395,3 @@ class JiraDevInfoReporter(JiraReporterBase):
         """The change's page in Buildbot's web UI."""
         url = self.master.config.buildbotURL
         return f"{url.rstrip('/')}/#/changes/{changeid}" if url else None
-
-
-class _Claimer:
-    """What the reporter's :class:`MasterWatch` asks when a master stops: take the job."""
-
-    def __init__(self, reporter: JiraDevInfoReporter) -> None:
-        self._reporter = reporter
-
-    async def adopt(self) -> int:
-        """Read the changes (claiming the job first if this master does not hold it)."""
-        self._reporter.drain_soon()
-        return 0

@@ -27,6 +27,7 @@ from buildbot_jira.delivery.outbox import MemoryStore, Outbox
 from buildbot_jira.delivery.store import Change
 from buildbot_jira.devinfo_reporter import CLAIM_INTERVAL, JiraDevInfoReporter
 from buildbot_jira.mapping.devinfo import ChangeFacts
+from buildbot_jira.reporter_base import JiraReporterBase
 from tests.outboxes import OutboxTestCase
 from tests.support import captured_log, coroutine_test
 
@@ -64,8 +65,11 @@ class MemoryFeed:
         self.released = 0
         self.release_fails = False
         self.reads: list[int] = []
+        self.while_claiming: Any = None  # called during a claim
 
     async def claim(self) -> bool:
+        if self.while_claiming is not None:
+            self.while_claiming()
         self.held = True
         return True
 
@@ -278,6 +282,28 @@ class DrainTests(OutboxTestCase):
         self.drain(reporter)
         self.assertEqual(feed.released, 1, "once given up, not again at every change")
 
+    def test_a_reporter_that_goes_idle_during_a_claim_gives_the_job_straight_back(self) -> None:
+        reporter, feed = self.start([1, 2])
+
+        def reconfigured() -> None:
+            reporter.idle_reason = "jira-devinfo: the secret 'jira' cannot be rendered"
+
+        feed.while_claiming = reconfigured
+        self.drain(reporter)
+        self.assertEqual((feed.held, feed.released, feed.reads), (False, 1, []))
+
+    @coroutine_test
+    async def test_a_reporter_no_longer_idle_reads_the_changes_at_once(self) -> None:
+        reporter, feed = self.start([1, 2])
+        reporter.idle_reason = "jira-devinfo: the secret 'jira' cannot be rendered"
+
+        async def configured(base: Any, options: Any) -> None:
+            base.idle_reason = None  # what the base class does once the secret renders
+
+        self.patch(JiraReporterBase, "apply_options", configured)
+        await reporter.apply_options(reporter.options)  # type: ignore[arg-type]
+        self.assertEqual(feed.at, 2, "no wait for the next poll")
+
     def test_an_idle_reporter_gives_up_a_job_it_held_before_a_restart(self) -> None:
         # After a restart this master does not know that the job still names it.
         reporter, feed = self.start([1, 2])
@@ -354,7 +380,7 @@ class StartTests(TestReactorMixin, unittest.TestCase):
         self.reactor.advance(CLAIM_INTERVAL)
         self.assertEqual(len(calls), 2)
         self.assertIsNotNone(reporter._changes, "the poll tried again and follows changes")
-        self.assertIsNotNone(reporter._claims)
+        self.assertIsNotNone(reporter._masters)
         reporter.running = True  # as a started service is; the stop gives everything up
         await reporter.stopService()
         self.assertIsNone(reporter._changes)
@@ -403,8 +429,7 @@ class StartTests(TestReactorMixin, unittest.TestCase):
         await stopping
         # What the attempt set up once the database answered, the stop took down.
         self.assertIsNone(reporter._changes)
-        self.assertIsNone(reporter._started)
-        self.assertIsNone(reporter._claims)
+        self.assertIsNone(reporter._masters)
         self.assertEqual(len(calls), 2)
 
     @coroutine_test
@@ -428,3 +453,36 @@ class StartTests(TestReactorMixin, unittest.TestCase):
         with captured_log():
             await reporter.stay_idle(reporter.options, problem)  # type: ignore[arg-type]
         self.assertTrue(await other.claim(), "the other master takes the job at once")
+
+    @coroutine_test
+    async def test_an_idle_reporter_that_could_not_give_the_job_up_tries_again(self) -> None:
+        master = await fakemaster.make_master(self, wantDb=True, wantData=True, wantMq=True)
+        await master.db.insert_test_data(
+            [
+                fakedb.Master(id=master.masterid, name="this", active=1),
+                fakedb.Master(id=2, name="other", active=1),
+            ]
+        )
+        reporter = await self.reporter_on(master)
+        objectid = await master.db.state.getObjectId(
+            "jira-devinfo", "buildbot_jira.JiraDevInfoReporter"
+        )
+        self.assertTrue(await ChangeFeed(master=master, objectid=objectid).claim())
+        other = ChangeFeed(master=SimpleNamespace(db=master.db, masterid=2), objectid=objectid)
+        working = ChangeFeed.release
+        failures = [ConnectionError("the database went away")]
+
+        async def release_once_broken(feed: ChangeFeed, *, force: bool = False) -> None:
+            if failures:
+                raise failures.pop()
+            await working(feed, force=force)
+
+        self.patch(ChangeFeed, "release", release_once_broken)
+        problem = UnrenderedCredential("client_secret", "util.Secret('jira')", "not found")
+        with captured_log() as lines:
+            await reporter.stay_idle(reporter.options, problem)  # type: ignore[arg-type]
+        self.assertTrue(any("could not give up its job" in line for line in lines), lines)
+        self.assertEqual(len(self.flushLoggedErrors(ConnectionError)), 1)
+        self.assertFalse(await other.claim())
+        self.reactor.advance(CLAIM_INTERVAL)
+        self.assertTrue(await other.claim(), "given up at the second attempt")
