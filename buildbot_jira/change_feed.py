@@ -32,6 +32,7 @@ that was deleted) is passed over.
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 import sqlalchemy as sa
@@ -189,9 +190,16 @@ class ChangeFeed:
         return ids
 
     async def read_change(self, changeid: int) -> dict[str, Any] | None:
-        """One change as Buildbot's data API gives it (with files and properties)."""
-        change = await self._master.data.get(("changes", changeid))
-        return dict(change) if change else None
+        """One change with its files and properties, as a dict: one database call.
+
+        From Buildbot's database API, whose change is a dataclass from
+        Buildbot 4.1 on (a dict before); the data API would read its source
+        stamp too, which nothing here needs.
+        """
+        change: Any = await self._master.db.changes.getChange(changeid)
+        if change is None:
+            return None
+        return dict(change) if isinstance(change, dict) else dataclasses.asdict(change)
 
     # -- in the database's thread --------------------------------------------------
 

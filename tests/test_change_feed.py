@@ -17,6 +17,7 @@ from twisted.internet import defer, reactor, task
 from twisted.trial import unittest
 
 from buildbot_jira.change_feed import ChangeFeed, Gaps, jobs_table
+from buildbot_jira.mapping.devinfo import ChangeFacts
 from tests.cluster.databases import DatabaseKind, DatabaseServer, start_database_server
 from tests.support import coroutine_test
 
@@ -119,6 +120,38 @@ class JobTests(_OnADatabase):
         await self.set_active(1, True)
         self.assertTrue(await feed.claim())
         self.assertEqual(await feed.position(), 3)
+
+    @coroutine_test
+    async def test_a_change_is_read_with_its_files_and_properties_in_one_call(self) -> None:
+        await self.make_master(changes=2)
+        await self.master.db.insert_test_data(
+            [
+                fakedb.ChangeFile(changeid=2, filename="app.py"),
+                fakedb.ChangeFile(changeid=2, filename="README"),
+                fakedb.ChangeProperty(
+                    changeid=2,
+                    property_name="event.type",
+                    property_value='["change-merged", "Change"]',
+                ),
+            ]
+        )
+        calls = []
+        do = self.master.db.pool.do
+
+        def counted(*args: Any, **kwargs: Any) -> Any:
+            calls.append(args[0])
+            return do(*args, **kwargs)
+
+        self.master.db.pool.do = counted
+        change = await self.feed(1).read_change(2)
+        self.master.db.pool.do = do
+        self.assertEqual(len(calls), 1)
+        assert change is not None
+        facts = ChangeFacts.from_change(change)
+        self.assertEqual((facts.changeid, facts.comments), (2, "ABC-2"))
+        self.assertEqual(sorted(facts.files), ["README", "app.py"])
+        self.assertEqual(facts.properties["event.type"], "change-merged")
+        self.assertIsNone(await self.feed(1).read_change(99))
 
     @coroutine_test
     async def test_the_first_master_to_start_sets_where_the_job_starts(self) -> None:
