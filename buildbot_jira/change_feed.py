@@ -95,12 +95,11 @@ class Gaps:
         # those beyond this read (a shorter one) keep their age.
         beyond = {start: seen for start, seen in self._seen.items() if start >= expected}
         self._seen = {start: self._seen.get(start, now) for start, _ in gaps} | beyond
-        usable = list(ids)
         for start, after in gaps:
             waited = now - self._seen[start]
             if waited < self.grace:
-                return usable[: usable.index(after)], self.grace - waited
-        return usable, None
+                return ids[: ids.index(after)], self.grace - waited
+        return list(ids), None
 
 
 class ChangeFeed:
@@ -146,7 +145,7 @@ class ChangeFeed:
         """
         if self._start is None:
             await self._ensure_table()
-            self._start = await self._pool.do(self._thd_note_start)
+            self._start = await self._pool.do(self._thd_make_row, None)
 
     async def release(self, *, force: bool = False) -> None:
         """Give the job up (at a clean stop), so that another master takes it at once.
@@ -203,7 +202,7 @@ class ChangeFeed:
 
     # -- in the database's thread --------------------------------------------------
 
-    def _thd_claim(self, conn: Any, masterid: int) -> bool:
+    def _thd_claim(self, conn: Any, masterid: int, *, first: bool = True) -> bool:
         masters = self._master.db.model.masters
         table = jobs_table
 
@@ -238,36 +237,35 @@ class ChangeFeed:
                     .values(masterid=masterid)
                 ).rowcount
                 return bool(taken)
-        # The first claim of the job: it starts where the reporter did.
-        try:
-            with conn.begin():
-                start = self._start if self._start is not None else self._thd_newest(conn)
-                conn.execute(
-                    table.insert().values(
-                        objectid=self._objectid, masterid=masterid, position=start
-                    )
-                )
-        except sa.exc.IntegrityError:
-            return False  # another master made the row first: it holds the job
-        return True
+        if not first:
+            return False
+        # Nobody noted a start (the reporter's note_start did not run): the job starts now.
+        self._thd_make_row(conn, self._start)
+        return self._thd_claim(conn, masterid, first=False)
 
-    def _thd_note_start(self, conn: Any) -> int:
-        newest = 0
+    def _thd_make_row(self, conn: Any, start: int | None) -> int:
+        """Make the job's row, held by nobody, unless it exists; the start it chose.
+
+        At ``start``, or at the newest change if None; a row that exists (made
+        by another master first) keeps its own.
+        """
+        table = jobs_table
+        position = start or 0
         try:
             with conn.begin():
-                newest = self._thd_newest(conn)
+                position = start if start is not None else self._thd_newest(conn)
                 exists = conn.execute(
-                    sa.select(jobs_table.c.objectid).where(jobs_table.c.objectid == self._objectid)
+                    sa.select(table.c.objectid).where(table.c.objectid == self._objectid)
                 ).first()
                 if exists is None:
                     conn.execute(
-                        jobs_table.insert().values(
-                            objectid=self._objectid, masterid=None, position=newest
+                        table.insert().values(
+                            objectid=self._objectid, masterid=None, position=position
                         )
                     )
         except sa.exc.IntegrityError:
             pass  # another master made the row first: its start counts
-        return newest
+        return position
 
     def _thd_newest(self, conn: Any) -> int:
         changes = self._master.db.model.changes

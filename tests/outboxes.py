@@ -7,6 +7,7 @@ that tests write to them.
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from typing import Any
 
 import sqlalchemy as sa
@@ -111,6 +112,16 @@ class OutboxTestCase(unittest.TestCase):
 
     def sizes(self) -> list[int]:
         return [len(s.payloads) for s in self.jira.submissions]
+
+
+class FirstWriteFails(MemoryStore):
+    """A store whose first write fails (a full disk, a lost connection); later ones work."""
+
+    async def write(self, changes: Sequence[Change]) -> None:
+        if not self.writes:
+            self.writes += 1
+            raise OSError("disk full")
+        await super().write(changes)
 
 
 def pending(number: int, sequence: int, **kwargs: Any) -> Change:

@@ -24,11 +24,10 @@ from twisted.trial import unittest
 from buildbot_jira.change_feed import GAP_GRACE, ChangeFeed, Gaps
 from buildbot_jira.credentials import UnrenderedCredential
 from buildbot_jira.delivery.outbox import MemoryStore, Outbox
-from buildbot_jira.delivery.store import Change
 from buildbot_jira.devinfo_reporter import CLAIM_INTERVAL, JiraDevInfoReporter
 from buildbot_jira.mapping.devinfo import ChangeFacts
 from buildbot_jira.reporter_base import JiraReporterBase
-from tests.outboxes import OutboxTestCase
+from tests.outboxes import FirstWriteFails, OutboxTestCase
 from tests.support import captured_log, coroutine_test
 
 SECRET = "s3cret-devinfo-client-secret"
@@ -229,14 +228,7 @@ class DrainTests(OutboxTestCase):
         self.assertEqual(sorted(self.sent()), self.messages([1, 2, 3, 4]), "each once")
 
     def test_a_failed_save_keeps_the_job_where_it_stood(self) -> None:
-        class FailsOnce(MemoryStore):
-            async def write(self, changes: Sequence[Change]) -> None:
-                if not self.writes:
-                    self.writes += 1
-                    raise OSError("disk full")
-                await super().write(changes)
-
-        store = FailsOnce()
+        store = FirstWriteFails()
         reporter, feed = self.start([1, 2], store=store, delay=1.0)
         with captured_log():
             self.drain(reporter)
@@ -432,8 +424,8 @@ class StartTests(TestReactorMixin, unittest.TestCase):
         self.assertIsNone(reporter._masters)
         self.assertEqual(len(calls), 2)
 
-    @coroutine_test
-    async def test_a_reporter_idle_from_its_start_leaves_the_job_to_others(self) -> None:
+    async def restarted_holder(self) -> tuple[JiraDevInfoReporter, ChangeFeed]:
+        """A reporter whose master held the job in its earlier run; another master's feed."""
         master = await fakemaster.make_master(self, wantDb=True, wantData=True, wantMq=True)
         await master.db.insert_test_data(
             [
@@ -445,9 +437,13 @@ class StartTests(TestReactorMixin, unittest.TestCase):
         objectid = await master.db.state.getObjectId(
             "jira-devinfo", "buildbot_jira.JiraDevInfoReporter"
         )
-        # This master held the job in its earlier run; it restarts with a secret gone.
         self.assertTrue(await ChangeFeed(master=master, objectid=objectid).claim())
         other = ChangeFeed(master=SimpleNamespace(db=master.db, masterid=2), objectid=objectid)
+        return reporter, other
+
+    @coroutine_test
+    async def test_a_reporter_idle_from_its_start_leaves_the_job_to_others(self) -> None:
+        reporter, other = await self.restarted_holder()
         self.assertFalse(await other.claim())
         problem = UnrenderedCredential("client_secret", "util.Secret('jira')", "not found")
         with captured_log():
@@ -456,19 +452,7 @@ class StartTests(TestReactorMixin, unittest.TestCase):
 
     @coroutine_test
     async def test_an_idle_reporter_that_could_not_give_the_job_up_tries_again(self) -> None:
-        master = await fakemaster.make_master(self, wantDb=True, wantData=True, wantMq=True)
-        await master.db.insert_test_data(
-            [
-                fakedb.Master(id=master.masterid, name="this", active=1),
-                fakedb.Master(id=2, name="other", active=1),
-            ]
-        )
-        reporter = await self.reporter_on(master)
-        objectid = await master.db.state.getObjectId(
-            "jira-devinfo", "buildbot_jira.JiraDevInfoReporter"
-        )
-        self.assertTrue(await ChangeFeed(master=master, objectid=objectid).claim())
-        other = ChangeFeed(master=SimpleNamespace(db=master.db, masterid=2), objectid=objectid)
+        reporter, other = await self.restarted_holder()
         working = ChangeFeed.release
         failures = [ConnectionError("the database went away")]
 

@@ -2,10 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
-from buildbot_jira.delivery.outbox import MemoryStore
-from buildbot_jira.delivery.store import Change
 from buildbot_jira.jira.client import Rejection, SubmitResult
 from buildbot_jira.jira.errors import (
     JiraAuthError,
@@ -13,7 +9,14 @@ from buildbot_jira.jira.errors import (
     JiraRequestError,
     JiraSiteError,
 )
-from tests.outboxes import KEY, UNAVAILABLE, OutboxTestCase, unavailable, update
+from tests.outboxes import (
+    KEY,
+    UNAVAILABLE,
+    FirstWriteFails,
+    OutboxTestCase,
+    unavailable,
+    update,
+)
 from tests.support import captured_log
 
 
@@ -186,16 +189,7 @@ class ReviewedFailureTests(OutboxTestCase):
         self.assertEqual(len(self.flushLoggedErrors(RuntimeError)), 1)
 
     def test_a_failed_save_does_not_stop_delivery(self) -> None:
-        class FullDisk(MemoryStore):
-            """Its first write fails; later ones work."""
-
-            async def write(self, changes: Sequence[Change]) -> None:
-                if not self.writes:
-                    self.writes += 1
-                    raise OSError("disk full")
-                await super().write(changes)
-
-        outbox = self.make(store=FullDisk())
+        outbox = self.make(store=FirstWriteFails())
         with captured_log() as lines:
             outbox.put(update(1, 100))
             self.drain(outbox)

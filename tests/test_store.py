@@ -24,7 +24,7 @@ from buildbot_jira.delivery.store import (
     state_name,
 )
 from buildbot_jira.delivery.testing import FakeJira
-from tests.outboxes import DatabaseTestCase, gone, pending, update
+from tests.outboxes import DatabaseTestCase, FirstWriteFails, gone, pending, update
 from tests.support import coroutine_test
 
 #: An outbox as buildbot-jira 0.1.0 left it in the state table: one build
@@ -126,14 +126,7 @@ class ChangeWriterTests(unittest.TestCase):
         self.assertEqual(store.writes, 1)
 
     def test_a_failed_write_is_logged_and_its_slots_are_written_next_time(self) -> None:
-        class BrokenOnce(MemoryStore):
-            async def write(self, changes: Sequence[Change]) -> None:
-                if not self.writes:
-                    self.writes += 1
-                    raise OSError("disk full")
-                await super().write(changes)
-
-        store = BrokenOnce()
+        store = FirstWriteFails()
         rows = {update(1, 1).slot: Saved(PENDING, update(1, 100))}
         writer = self.writer(store, rows)
         writer.changed(update(1, 1).slot)
